@@ -1,0 +1,29 @@
+/* alloc.c - the allocator hook: every loop allocation except stacks goes through here. */
+#include <string.h>
+
+#include "internal.h"
+
+static void *default_realloc(void *ud, void *ptr, size_t size) {
+  (void)ud;
+  if (size == 0) {
+    free(ptr);
+    return NULL;
+  }
+  return realloc(ptr, size);
+}
+
+const gloop__alloc gloop__default_alloc = {default_realloc, NULL};
+
+void *gloop__malloc(const gloop__alloc *a, size_t size) {
+  return a->fn(a->ud, NULL, size ? size : 1);
+}
+
+void *gloop__calloc(const gloop__alloc *a, size_t size) {
+  void *p = gloop__malloc(a, size);
+  if (p) memset(p, 0, size);
+  return p;
+}
+
+void gloop__free(const gloop__alloc *a, void *p) {
+  if (p) a->fn(a->ud, p, 0);
+}

@@ -1,0 +1,334 @@
+/* internal.h - the structures shared by the core's files, and their invariants. */
+#ifndef GLOOP_INTERNAL_H
+#define GLOOP_INTERNAL_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "guestloop/guestloop.h"
+#include "ctx.h"
+
+/* ---- Assertions --------------------------------------------------------- */
+
+/* Always on: an internal invariant that does not hold means memory is
+ * already inconsistent, and continuing would turn a clear message into a
+ * corrupted application. */
+#define gloop__assert(cond)                                                   \
+  do {                                                                        \
+    if (!(cond)) gloop__panic(__FILE__, __LINE__, #cond);                     \
+  } while (0)
+void gloop__panic(const char *file, int line, const char *what);
+
+#define gloop__container_of(ptr, type, member)                                \
+  ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* ---- Intrusive circular doubly-linked list ------------------------------ */
+
+typedef struct gloop__queue {
+  struct gloop__queue *next;
+  struct gloop__queue *prev;
+} gloop__queue;
+
+static inline void gloop__queue_init(gloop__queue *q) { q->next = q->prev = q; }
+static inline int gloop__queue_empty(const gloop__queue *q) { return q->next == q; }
+static inline void gloop__queue_push(gloop__queue *q, gloop__queue *n) {
+  n->prev = q->prev;
+  n->next = q;
+  q->prev->next = n;
+  q->prev = n;
+}
+/* Unlinks n and leaves it self-linked, so unlinking twice is harmless and
+ * "is linked" can be asked with gloop__queue_linked(). */
+static inline void gloop__queue_remove(gloop__queue *n) {
+  n->prev->next = n->next;
+  n->next->prev = n->prev;
+  n->next = n->prev = n;
+}
+static inline int gloop__queue_linked(const gloop__queue *n) { return n->next != n; }
+static inline gloop__queue *gloop__queue_pop(gloop__queue *q) {
+  gloop__queue *n = q->next;
+  if (n == q) return NULL;
+  gloop__queue_remove(n);
+  return n;
+}
+/* Moves every element of `from` to the (empty) list `to`. */
+static inline void gloop__queue_move(gloop__queue *from, gloop__queue *to) {
+  if (gloop__queue_empty(from)) {
+    gloop__queue_init(to);
+    return;
+  }
+  to->next = from->next;
+  to->prev = from->prev;
+  to->next->prev = to;
+  to->prev->next = to;
+  gloop__queue_init(from);
+}
+
+/* ---- Time --------------------------------------------------------------- */
+
+/* Internal time is signed 64-bit nanoseconds on the run's clock. */
+typedef int64_t gloop__ns;
+#define GLOOP__NS_INF INT64_MAX
+
+gloop__ns gloop__sec_to_ns(double s); /* saturating; s must not be NaN */
+double gloop__ns_to_sec(gloop__ns ns);
+gloop__ns gloop__mono_ns(void);       /* CLOCK_MONOTONIC */
+
+struct gloop_clock {
+  int mock;                     /* 0: the system monotonic clock */
+  _Atomic gloop__ns now;        /* mock time */
+  double autojump;              /* seconds of real idle time before a jump; INFINITY = never */
+  struct gloop__run *_Atomic user; /* run using this clock, or NULL */
+};
+gloop__ns gloop__clock_now(const gloop_clock *c);
+
+/* ---- Memory ------------------------------------------------------------- */
+
+typedef struct gloop__alloc {
+  gloop_realloc_fn fn;
+  void *ud;
+} gloop__alloc;
+
+void *gloop__malloc(const gloop__alloc *a, size_t size);
+void *gloop__calloc(const gloop__alloc *a, size_t size);
+void gloop__free(const gloop__alloc *a, void *p);
+/* The default allocator, for objects made outside a run. */
+extern const gloop__alloc gloop__default_alloc;
+
+/* ---- Timer heap --------------------------------------------------------- */
+
+/* A timer lives in the run's min-heap keyed by (deadline, seq); seq is taken
+ * from a per-run counter at insertion, which gives equal deadlines FIFO order.
+ * index is the heap position, or GLOOP__NOT_ARMED. */
+#define GLOOP__NOT_ARMED SIZE_MAX
+typedef struct gloop__timer {
+  gloop__ns deadline;
+  uint64_t seq;
+  size_t index;
+  void (*fire)(struct gloop__timer *t);
+} gloop__timer;
+
+typedef struct gloop__heap {
+  gloop__timer **items;
+  size_t len;
+  size_t cap;
+} gloop__heap;
+
+int gloop__heap_push(gloop__heap *h, const gloop__alloc *a, gloop__timer *t);
+void gloop__heap_remove(gloop__heap *h, gloop__timer *t);
+gloop__timer *gloop__heap_top(const gloop__heap *h);
+gloop__timer *gloop__heap_pop(gloop__heap *h);
+void gloop__heap_free(gloop__heap *h, const gloop__alloc *a);
+
+/* ---- Stacks ------------------------------------------------------------- */
+
+typedef struct gloop__stack {
+  void *base;        /* lowest address of the mapping (the guard page, if any) */
+  size_t map_size;   /* whole mapping, guard included */
+  size_t guard;      /* guard bytes at base (0 or one page) */
+  unsigned vg_id;    /* valgrind stack id */
+} gloop__stack;
+
+/* usable area: [base + guard, base + map_size) */
+int gloop__stack_alloc(struct gloop__run *run, size_t size, gloop__stack *out);
+void gloop__stack_release(struct gloop__run *run, gloop__stack *s);
+void gloop__stack_pool_drain(struct gloop__run *run);
+int gloop__stack_guard_hit(const gloop__stack *s, const void *addr);
+int gloop__overflow_handler_install(void);
+void gloop__altstack_enter(struct gloop__run *run);
+void gloop__altstack_leave(struct gloop__run *run);
+size_t gloop__page_size(void);
+
+/* ---- Tasks, scopes, nurseries ------------------------------------------- */
+
+enum gloop__task_state {
+  GLOOP__TASK_NEW,      /* created, on the ready queue for its first run */
+  GLOOP__TASK_READY,    /* on the ready queue */
+  GLOOP__TASK_RUNNING,  /* the current task */
+  GLOOP__TASK_BLOCKED,  /* suspended in gloop__block() */
+  GLOOP__TASK_DONE      /* returned; stack waits to be released */
+};
+
+struct gloop_scope {
+  struct gloop_scope *parent;   /* enclosing scope, NULL for the root */
+  gloop__queue children;        /* child scopes (their `sibling` nodes) */
+  gloop__queue sibling;
+  gloop__queue tasks;           /* tasks whose innermost scope is this one */
+  struct gloop__run *run;
+  uint32_t token;               /* run->token when opened */
+  struct gloop_task *owner;     /* task that opened it; NULL for the run's root */
+  gloop__timer timer;           /* deadline timer, armed when deadline is finite */
+  gloop__ns deadline;
+  unsigned cancelled : 1;       /* cancel() called or deadline passed */
+  unsigned shield : 1;
+  unsigned fail : 1;            /* GLOOP_SCOPE_FAIL */
+  unsigned caught : 1;          /* a blocking call returned ECANCELED due to this scope */
+  unsigned deadline_fired : 1;
+  unsigned is_nursery : 1;
+};
+
+struct gloop_nursery {
+  struct gloop_scope scope;     /* covers the children and the owner's body */
+  struct gloop_task *owner;
+  gloop__queue children;        /* child tasks (their `child_node`) */
+  size_t nchildren;
+  int status;                   /* first failure, 0 if none */
+  char *message;                /* its message (allocated), or NULL */
+  unsigned closing : 1;
+  unsigned owner_waiting : 1;
+};
+
+struct gloop_task {
+  gloop__queue node;            /* ready queue, or a wait queue while blocked */
+  gloop__queue scope_node;      /* in scope->tasks */
+  gloop__queue child_node;      /* in nursery->children */
+  gloop__queue all_node;        /* in run->all_tasks, so an abandon can free every task */
+  gloop__ctx ctx;
+  gloop__stack stack;
+  struct gloop__run *run;
+  gloop_task_fn fn;
+  void *arg;
+  struct gloop_scope *scope;    /* innermost cancel scope */
+  struct gloop_nursery *parent; /* NULL only for the main task */
+  enum gloop__task_state state;
+  int result;                   /* what gloop__block() returns */
+  int status;                   /* return value of fn */
+  char *message;                /* from gloop_fail(), allocated */
+  /* While BLOCKED: detaches the task from what it waits on; NULL if the wait
+   * cannot be interrupted (nursery close). */
+  void (*unwait)(struct gloop_task *t);
+  int cancellable;              /* the current wait ends with ECANCELED on cancel */
+  void *wait_obj;               /* what it waits on, for unwait */
+  void *wait_data;              /* per-wait data (a channel element, ...) */
+  gloop__timer sleep;           /* used by gloop_sleep_until */
+  void *asan_fake_stack;
+  char name[32];
+};
+
+/* ---- The run ------------------------------------------------------------ */
+
+/* A run is one execution of a main task with everything below it. It is
+ * owned by one host thread (`thread`); every field except those marked
+ * "helper" and "any thread" is touched only on that thread. */
+typedef struct gloop__run {
+  pthread_t thread;
+  uint32_t token;               /* (generation << 10) | slot; see run.c */
+  gloop__alloc alloc;
+  gloop_clock *clock;           /* NULL = system monotonic */
+  gloop_clock *mock;            /* = clock if it is a mock clock */
+
+  gloop__heap timers;
+  uint64_t timer_seq;
+  gloop__queue runq;
+  gloop__queue all_tasks;
+  size_t ntasks;
+  gloop_task *main_task;
+  struct gloop_scope root;      /* the main task's outermost scope */
+  gloop_task *current;          /* the running task, or NULL in the scheduler */
+  gloop__ctx sched_ctx;
+  void *sched_fake_stack;       /* ASan bookkeeping for the scheduler stack */
+  const void *sched_stack_bottom;
+  size_t sched_stack_size;
+  gloop_task *dead;             /* finished task whose stack is freed after switching away */
+
+  /* Stacks. */
+  size_t stack_size;
+  int guard;
+  gloop__stack *pool;           /* cached stacks of stack_size */
+  size_t pool_len, pool_cap;
+  void *altstack;               /* our sigaltstack, if we installed one */
+
+  /* Host side. */
+  int guest;                    /* 1: guest mode, 0: gloop_run() */
+  gloop_post_fn post_ts, post_nts;
+  gloop_done_fn done_cb;
+  void *host_data;
+  gloop__ns budget;             /* tick budget */
+  int in_tick;                  /* a tick is executing */
+  int tick_scheduled;           /* a tick is posted or the helper was woken */
+  int finished;                 /* every task ended */
+  int autojump_due;             /* the last idle wait was an autojump wait */
+  gloop__ns idle_wait;          /* set by the tick when idle: real ns to wait, -1 forever */
+  uint64_t ticks;
+  uint64_t reentered;           /* ticks that arrived while a tick was running */
+
+  /* The helper thread and the wait. */
+  int epfd;                     /* epoll set: wakefd (+ I/O fds later) */
+  int wakefd;                   /* eventfd: host-side and cross-thread wake-ups */
+  _Atomic int wake_pending;     /* any thread: the eventfd has been written */
+  int helper_started;
+  pthread_t helper;
+  pthread_mutex_t hmu;
+  pthread_cond_t hcv;
+  int hcmd;                     /* helper: 0 idle, 1 wait, 2 exit (under hmu) */
+  gloop__ns hwait_ns;           /* helper: relative real timeout, -1 = forever */
+  int hwoken;                   /* helper -> host: the wake fd fired */
+
+  /* Outcome. */
+  int status;
+  char message[256];
+} gloop__run;
+
+/* The run live on this thread, or NULL. */
+gloop__run *gloop__run_current(void);
+/* 0 if `run` with `token` is live and owned by the calling thread, else
+ * GLOOP_ENORUN or GLOOP_EWRONGTHREAD. */
+int gloop__run_check(const gloop__run *run, uint32_t token);
+gloop__ns gloop__run_now(gloop__run *run);
+/* Called after host-side changes: the ready queue became non-empty or the
+ * earliest deadline moved. Wakes the helper at most once per idle period. */
+void gloop__run_poke(gloop__run *run);
+
+/* Timers on the run's heap; arming may move the earliest deadline and poke. */
+int gloop__timer_arm(gloop__run *run, gloop__timer *t, gloop__ns deadline);
+void gloop__timer_disarm(gloop__run *run, gloop__timer *t);
+
+/* Tasks (task.c). */
+int gloop__task_spawn(gloop__run *run, struct gloop_nursery *parent, gloop_task_fn fn,
+                      void *arg, const char *name, size_t stack_size, gloop_task **out);
+/* Makes a BLOCKED or NEW task ready with `result` (the caller has detached it
+ * from what it waited on). */
+void gloop__task_wake(gloop_task *t, int result);
+/* Suspends the current task until woken. If `cancellable` and the task is
+ * (or becomes) cancelled, unwait(t) is called and ECANCELED returned. */
+int gloop__block(gloop_task *t, void (*unwait)(gloop_task *), void *obj, int cancellable);
+/* The cancel check of every blocking call: GLOOP_ECANCELED if a scope above
+ * the task (up to the first shield) is cancelled, also marking it caught. */
+int gloop__task_check_cancel(gloop_task *t);
+/* The current task, or NULL; also sets *err to GLOOP_ENOTTASK when NULL. */
+gloop_task *gloop__task_current(int *err);
+void gloop__task_free(gloop_task *t);
+/* Runs one batch: the ready queue as it stood on entry. */
+void gloop__run_batch(gloop__run *run);
+
+/* Scopes (cancel.c). */
+void gloop__scope_init(gloop__run *run, struct gloop_scope *s, struct gloop_scope *parent,
+                       gloop_task *owner);
+void gloop__scope_fini(struct gloop_scope *s);
+void gloop__scope_cancel(struct gloop_scope *s);
+void gloop__scope_attach(struct gloop_scope *s, gloop_task *t);
+void gloop__scope_detach(gloop_task *t);
+
+/* Nurseries (nursery.c): a child ended. */
+void gloop__nursery_child_done(struct gloop_nursery *n, gloop_task *t);
+/* Closes the task's open nurseries and scopes when it returned without. */
+void gloop__task_close_leftovers(gloop_task *t);
+
+/* Thread-local last message (gloop_last_message). */
+void gloop__set_last_message(const char *msg);
+
+/* Objects bound to a run: run pointer plus token, checked on each use. */
+typedef struct gloop__bound {
+  gloop__run *run;
+  uint32_t token;
+  gloop__alloc alloc;
+} gloop__bound;
+int gloop__bind(gloop__bound *b);
+int gloop__bound_check(const gloop__bound *b);
+
+#endif

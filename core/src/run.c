@@ -1,0 +1,505 @@
+/* run.c - runs: start, the tick, the helper thread's blocking wait, the standalone run, finish and abandon. */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---- Run tokens ------------------------------------------------------------
+ *
+ * Ticks are posted to the host as fn(arg) with arg = the run's token, not a
+ * pointer: a host may run a tick long after the run was abandoned and freed,
+ * and the token lets the tick recognise that and do nothing. The token is
+ * (generation << 10) | slot; a slot's generation grows each time it is
+ * reused, so a stale token never matches a newer run. Objects created in a
+ * run keep the token too, which is how calls after the run ended get
+ * GLOOP_ENORUN instead of touching freed memory. */
+
+#define SLOT_BITS 10
+#define SLOT_COUNT (1u << SLOT_BITS)
+
+static _Atomic uint32_t slot_token[SLOT_COUNT];
+static uint32_t slot_gen[SLOT_COUNT];
+static pthread_mutex_t slot_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static _Thread_local gloop__run *tls_run;
+
+static int slot_acquire(uint32_t *token) {
+  pthread_mutex_lock(&slot_mu);
+  for (uint32_t i = 0; i < SLOT_COUNT; i++) {
+    if (atomic_load(&slot_token[i]) != 0) continue;
+    uint32_t gen = (slot_gen[i] + 1) & ((1u << (32 - SLOT_BITS)) - 1);
+    if (gen == 0) gen = 1;
+    slot_gen[i] = gen;
+    *token = (gen << SLOT_BITS) | i;
+    atomic_store(&slot_token[i], *token);
+    pthread_mutex_unlock(&slot_mu);
+    return 0;
+  }
+  pthread_mutex_unlock(&slot_mu);
+  return GLOOP_ENOMEM;
+}
+
+static void slot_release(uint32_t token) {
+  atomic_store(&slot_token[token & (SLOT_COUNT - 1)], 0);
+}
+
+gloop__run *gloop__run_current(void) { return tls_run; }
+
+int gloop__run_check(const gloop__run *run, uint32_t token) {
+  gloop__run *cur = tls_run;
+  if (cur != NULL && cur == run && cur->token == token && !cur->finished) return 0;
+  if (token != 0 && atomic_load(&slot_token[token & (SLOT_COUNT - 1)]) == token)
+    return GLOOP_EWRONGTHREAD;
+  return GLOOP_ENORUN;
+}
+
+int gloop__bind(gloop__bound *b) {
+  gloop__run *run = tls_run;
+  if (run == NULL || run->finished) return GLOOP_ENORUN;
+  b->run = run;
+  b->token = run->token;
+  b->alloc = run->alloc;
+  return 0;
+}
+
+int gloop__bound_check(const gloop__bound *b) { return gloop__run_check(b->run, b->token); }
+
+gloop__ns gloop__run_now(gloop__run *run) { return gloop__clock_now(run->clock); }
+
+int gloop_in_run(void) { return tls_run != NULL; }
+
+double gloop_now(void) {
+  gloop__run *run = tls_run;
+  if (run == NULL) return NAN;
+  return gloop__ns_to_sec(gloop__run_now(run));
+}
+
+void gloop_options_init(gloop_options *o) {
+  if (o == NULL) return;
+  memset(o, 0, sizeof *o);
+  o->guard_pages = 1;
+  o->tick_budget = GLOOP_DEFAULT_TICK_BUDGET;
+}
+
+/* ---- Timers on the heap ----------------------------------------------------- */
+
+static gloop__ns earliest(const gloop__run *run) {
+  gloop__timer *t = gloop__heap_top(&run->timers);
+  return t ? t->deadline : GLOOP__NS_INF;
+}
+
+int gloop__timer_arm(gloop__run *run, gloop__timer *t, gloop__ns deadline) {
+  gloop__ns before = earliest(run);
+  if (t->index != GLOOP__NOT_ARMED) gloop__heap_remove(&run->timers, t);
+  t->deadline = deadline;
+  t->seq = run->timer_seq++;
+  int rc = gloop__heap_push(&run->timers, &run->alloc, t);
+  if (rc) return rc;
+  if (earliest(run) != before) gloop__run_poke(run);
+  return 0;
+}
+
+void gloop__timer_disarm(gloop__run *run, gloop__timer *t) {
+  if (t->index == GLOOP__NOT_ARMED) return;
+  gloop__ns before = earliest(run);
+  gloop__heap_remove(&run->timers, t);
+  if (earliest(run) != before) gloop__run_poke(run);
+}
+
+/* Fires the timers due now. Timers armed while firing carry a newer sequence
+ * number and wait for the next pass, so a callback that re-arms itself for
+ * "now" cannot keep a tick busy forever. */
+static void expire_timers(gloop__run *run) {
+  if (run->timers.len == 0) return;
+  gloop__ns now = gloop__run_now(run);
+  uint64_t limit = run->timer_seq;
+  gloop__timer *t;
+  while ((t = gloop__heap_top(&run->timers)) != NULL && t->deadline <= now && t->seq < limit) {
+    gloop__heap_remove(&run->timers, t);
+    t->fire(t);
+  }
+}
+
+/* ---- Waking the wait ---------------------------------------------------------- */
+
+static void wake_fd(gloop__run *run) {
+  if (atomic_exchange(&run->wake_pending, 1)) return;
+  uint64_t one = 1;
+  ssize_t w;
+  do w = write(run->wakefd, &one, sizeof one);
+  while (w < 0 && errno == EINTR);
+}
+
+/* Host-side code (between ticks, on the host thread) made a task ready or
+ * moved the earliest deadline. If no tick is on its way, the helper thread
+ * is blocked in its wait with a stale view: wake it, once, and remember that
+ * a tick is now coming. Inside a tick nothing is needed: the tick decides
+ * what comes next when it ends. */
+void gloop__run_poke(gloop__run *run) {
+  if (run->in_tick || run->tick_scheduled) return;
+  run->tick_scheduled = 1;
+  wake_fd(run);
+}
+
+/* Blocks in epoll for at most `timeout` ns (-1 = forever) and reports
+ * whether the wake-up fd fired. Used by the helper thread in guest mode and
+ * by the calling thread in a standalone run. */
+static int wait_events(gloop__run *run, gloop__ns timeout) {
+  struct epoll_event ev[16];
+  struct timespec ts, *tsp = NULL;
+  if (timeout >= 0) {
+    ts.tv_sec = timeout / 1000000000;
+    ts.tv_nsec = timeout % 1000000000;
+    tsp = &ts;
+  }
+  int n = epoll_pwait2(run->epfd, ev, 16, tsp, NULL);
+  if (n < 0 && errno == ENOSYS) {
+    int ms = timeout < 0 ? -1 : (int)((timeout + 999999) / 1000000);
+    n = epoll_wait(run->epfd, ev, 16, ms);
+  }
+  int woken = 0;
+  for (int i = 0; i < n; i++) {
+    if (ev[i].data.ptr == NULL) {
+      uint64_t v;
+      ssize_t r = read(run->wakefd, &v, sizeof v);
+      (void)r;
+      atomic_store(&run->wake_pending, 0);
+      woken = 1;
+    }
+  }
+  return woken;
+}
+
+/* ---- The tick ------------------------------------------------------------------ */
+
+enum tick_result { TICK_BUSY, TICK_IDLE, TICK_DONE };
+
+/* One tick: expire due timers, then run batches of ready tasks while work
+ * remains and the budget lasts, then say what should happen next. A batch is
+ * exactly the ready queue as it stood when the batch began; tasks woken
+ * during a batch run in a later batch. */
+static enum tick_result tick(gloop__run *run, int woken) {
+  run->in_tick = 1;
+  run->ticks++;
+  if (run->autojump_due && !woken && gloop__queue_empty(&run->runq)) {
+    gloop__ns next = earliest(run);
+    gloop__ns now = gloop__clock_now(run->mock);
+    if (next != GLOOP__NS_INF && next > now) atomic_store(&run->mock->now, next);
+  }
+  run->autojump_due = 0;
+  gloop__ns start = run->budget > 0 ? gloop__mono_ns() : 0;
+  for (;;) {
+    expire_timers(run);
+    if (gloop__queue_empty(&run->runq)) break;
+    gloop__run_batch(run);
+    if (run->ntasks == 0) break;
+    if (run->budget == 0 || gloop__mono_ns() - start >= run->budget) break;
+  }
+  run->in_tick = 0;
+  if (run->ntasks == 0) return TICK_DONE;
+  if (!gloop__queue_empty(&run->runq)) return TICK_BUSY;
+  gloop__ns next = earliest(run);
+  if (next == GLOOP__NS_INF) {
+    run->idle_wait = -1;
+  } else if (run->mock) {
+    /* Mock time does not pass by itself: wait for wake-ups, and with
+     * autojump, jump once the run has been idle for the threshold. */
+    if (isinf(run->mock->autojump)) {
+      run->idle_wait = -1;
+    } else {
+      run->idle_wait = gloop__sec_to_ns(run->mock->autojump);
+      run->autojump_due = 1;
+      if (next <= gloop__clock_now(run->mock)) run->idle_wait = 0;
+    }
+  } else {
+    gloop__ns d = next - gloop__run_now(run);
+    if (d <= 0) return TICK_BUSY;
+    run->idle_wait = d;
+  }
+  if (run->idle_wait == 0) return TICK_BUSY;
+  return TICK_IDLE;
+}
+
+/* ---- Creating and destroying runs ---------------------------------------------- */
+
+static void free_scope_tree(gloop__run *run, struct gloop_scope *s) {
+  gloop__queue *q;
+  while ((q = gloop__queue_pop(&s->children)) != NULL) {
+    struct gloop_scope *c = gloop__container_of(q, struct gloop_scope, sibling);
+    free_scope_tree(run, c);
+    if (c->is_nursery) {
+      gloop_nursery *n = gloop__container_of(c, gloop_nursery, scope);
+      gloop__free(&run->alloc, n->message);
+      gloop__free(&run->alloc, n);
+    } else {
+      gloop__free(&run->alloc, c);
+    }
+  }
+}
+
+static void stop_helper(gloop__run *run) {
+  if (!run->helper_started) return;
+  pthread_mutex_lock(&run->hmu);
+  run->hcmd = 2;
+  pthread_cond_signal(&run->hcv);
+  pthread_mutex_unlock(&run->hmu);
+  uint64_t one = 1;
+  ssize_t w = write(run->wakefd, &one, sizeof one);
+  (void)w;
+  pthread_join(run->helper, NULL);
+  run->helper_started = 0;
+}
+
+/* Frees everything the run owns. Tasks still alive (abandon) are detached
+ * from whatever they wait on first, so user objects such as events never
+ * keep pointers to freed tasks. */
+static void destroy_run(gloop__run *run) {
+  stop_helper(run);
+  gloop__queue *q;
+  for (q = run->all_tasks.next; q != &run->all_tasks; q = q->next) {
+    gloop_task *t = gloop__container_of(q, gloop_task, all_node);
+    if (t->state == GLOOP__TASK_BLOCKED && t->unwait) t->unwait(t);
+  }
+  while ((q = gloop__queue_pop(&run->all_tasks)) != NULL) {
+    gloop_task *t = gloop__container_of(q, gloop_task, all_node);
+    gloop__queue_init(&t->all_node);
+    gloop__task_free(t);
+  }
+  free_scope_tree(run, &run->root);
+  gloop__heap_free(&run->timers, &run->alloc);
+  gloop__stack_pool_drain(run);
+  gloop__free(&run->alloc, run->pool);
+  if (run->guard) gloop__altstack_leave(run);
+  if (run->epfd >= 0) close(run->epfd);
+  if (run->wakefd >= 0) close(run->wakefd);
+  pthread_mutex_destroy(&run->hmu);
+  pthread_cond_destroy(&run->hcv);
+  if (run->mock) atomic_store(&run->mock->user, NULL);
+  slot_release(run->token);
+  if (tls_run == run) tls_run = NULL;
+  gloop__alloc a = run->alloc;
+  gloop__free(&a, run);
+}
+
+static void *helper_main(void *arg);
+
+static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_opts,
+                      gloop__run **out) {
+  gloop_options opts;
+  if (user_opts)
+    opts = *user_opts;
+  else
+    gloop_options_init(&opts);
+  if (entry == NULL) return GLOOP_EINVAL;
+  if (tls_run != NULL) return GLOOP_ERUNNING;
+  if (isnan(opts.tick_budget) || opts.tick_budget < 0) return GLOOP_EINVAL;
+  size_t stack = opts.stack_size ? opts.stack_size : GLOOP_DEFAULT_STACK_SIZE;
+  if (stack < GLOOP_MIN_STACK_SIZE || stack > GLOOP_MAX_STACK_SIZE) return GLOOP_ESTACKSIZE;
+  size_t page = gloop__page_size();
+  stack = (stack + page - 1) / page * page;
+  if (opts.clock && opts.clock->mock && atomic_load(&opts.clock->user) != NULL)
+    return GLOOP_EBUSY;
+
+  gloop__alloc alloc = {opts.realloc_fn ? opts.realloc_fn : gloop__default_alloc.fn,
+                        opts.realloc_fn ? opts.realloc_ud : NULL};
+  gloop__run *run = gloop__calloc(&alloc, sizeof *run);
+  if (run == NULL) return GLOOP_ENOMEM;
+  run->alloc = alloc;
+  run->thread = pthread_self();
+  run->epfd = run->wakefd = -1;
+  pthread_mutex_init(&run->hmu, NULL);
+  pthread_cond_init(&run->hcv, NULL);
+  gloop__queue_init(&run->runq);
+  gloop__queue_init(&run->all_tasks);
+  run->stack_size = stack;
+  run->guard = opts.guard_pages != 0;
+  run->pool_cap = opts.stack_cache ? opts.stack_cache : 1024;
+  run->budget = gloop__sec_to_ns(opts.tick_budget);
+  run->clock = opts.clock;
+  run->mock = (opts.clock && opts.clock->mock) ? opts.clock : NULL;
+  int rc = slot_acquire(&run->token);
+  if (rc) {
+    pthread_mutex_destroy(&run->hmu);
+    pthread_cond_destroy(&run->hcv);
+    gloop__free(&alloc, run);
+    return rc;
+  }
+  tls_run = run;
+  if (run->mock) atomic_store(&run->mock->user, run);
+  gloop__scope_init(run, &run->root, NULL, NULL);
+
+  rc = GLOOP_ENOMEM;
+  run->pool = gloop__malloc(&alloc, run->pool_cap * sizeof *run->pool);
+  if (run->pool == NULL) goto fail;
+  run->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  run->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (run->wakefd < 0 || run->epfd < 0) {
+    rc = (errno == EMFILE || errno == ENFILE) ? GLOOP_EMFILE : GLOOP_ENOMEM;
+    goto fail;
+  }
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  if (epoll_ctl(run->epfd, EPOLL_CTL_ADD, run->wakefd, &ev) != 0) goto fail;
+  if (run->guard) {
+    gloop__overflow_handler_install();
+    gloop__altstack_enter(run);
+  }
+  gloop_task *main_task;
+  rc = gloop__task_spawn(run, NULL, entry, arg, opts.main_name ? opts.main_name : "main", 0,
+                         &main_task);
+  if (rc) goto fail;
+  run->main_task = main_task;
+  gloop__scope_attach(&run->root, main_task);
+  *out = run;
+  return 0;
+fail:
+  destroy_run(run);
+  return rc;
+}
+
+/* ---- Guest mode ------------------------------------------------------------------ */
+
+static void guest_tick(void *arg);
+
+static void post_busy(gloop__run *run) {
+  run->tick_scheduled = 1;
+  void *token = (void *)(uintptr_t)run->token;
+  if (run->post_nts)
+    run->post_nts(guest_tick, token, run->host_data);
+  else
+    run->post_ts(guest_tick, token, run->host_data);
+}
+
+static void *helper_main(void *arg) {
+  gloop__run *run = arg;
+  pthread_mutex_lock(&run->hmu);
+  for (;;) {
+    while (run->hcmd == 0) pthread_cond_wait(&run->hcv, &run->hmu);
+    if (run->hcmd == 2) break;
+    gloop__ns timeout = run->hwait_ns;
+    run->hcmd = 0;
+    pthread_mutex_unlock(&run->hmu);
+    int woken = wait_events(run, timeout);
+    pthread_mutex_lock(&run->hmu);
+    if (run->hcmd == 2) break;
+    run->hwoken = woken;
+    /* The post happens with hmu released: the host may run the tick on its
+     * own thread at once, and that tick takes hmu to hand the next wait. */
+    pthread_mutex_unlock(&run->hmu);
+    run->post_ts(guest_tick, (void *)(uintptr_t)run->token, run->host_data);
+    pthread_mutex_lock(&run->hmu);
+  }
+  pthread_mutex_unlock(&run->hmu);
+  return NULL;
+}
+
+static void hand_to_helper(gloop__run *run) {
+  run->tick_scheduled = 0;
+  pthread_mutex_lock(&run->hmu);
+  run->hwait_ns = run->idle_wait;
+  run->hcmd = 1;
+  pthread_cond_signal(&run->hcv);
+  pthread_mutex_unlock(&run->hmu);
+}
+
+static void finish(gloop__run *run) {
+  run->finished = 1;
+  gloop_outcome outcome;
+  char message[sizeof run->message];
+  memcpy(message, run->message, sizeof message);
+  outcome.status = run->status;
+  outcome.message = message;
+  gloop_done_fn done = run->done_cb;
+  void *host_data = run->host_data;
+  destroy_run(run);
+  /* The run is gone before done_cb runs, so done_cb may start a new one. */
+  if (done) done(&outcome, host_data);
+}
+
+static void guest_tick(void *arg) {
+  uint32_t token = (uint32_t)(uintptr_t)arg;
+  gloop__run *run = tls_run;
+  if (run == NULL || run->token != token) return; /* a tick of an abandoned run */
+  if (run->in_tick) {
+    /* A nested host loop inside a task delivered a tick. Running it would
+     * re-enter the scheduler; the tick in progress decides what comes next
+     * when it ends, so this one is simply dropped. */
+    run->reentered++;
+    return;
+  }
+  int woken = 0;
+  pthread_mutex_lock(&run->hmu);
+  woken = run->hwoken;
+  run->hwoken = 0;
+  pthread_mutex_unlock(&run->hmu);
+  run->tick_scheduled = 1;
+  switch (tick(run, woken)) {
+    case TICK_DONE:
+      finish(run);
+      break;
+    case TICK_BUSY:
+      post_busy(run);
+      break;
+    case TICK_IDLE:
+      hand_to_helper(run);
+      break;
+  }
+}
+
+int gloop_start_guest_run_ex(gloop_task_fn entry, void *arg, gloop_post_fn post_ts,
+                             gloop_done_fn done_cb, void *host_data, const gloop_options *opts) {
+  if (entry == NULL || post_ts == NULL || done_cb == NULL) return GLOOP_EINVAL;
+  gloop__run *run;
+  int rc = create_run(entry, arg, opts, &run);
+  if (rc) return rc;
+  run->guest = 1;
+  run->post_ts = post_ts;
+  run->post_nts = opts ? opts->run_sync_soon_not_threadsafe : NULL;
+  run->done_cb = done_cb;
+  run->host_data = host_data;
+  if (pthread_create(&run->helper, NULL, helper_main, run) != 0) {
+    destroy_run(run);
+    return GLOOP_ENOMEM;
+  }
+  run->helper_started = 1;
+  post_busy(run);
+  return 0;
+}
+
+int gloop_start_guest_run(gloop_task_fn entry, void *arg, gloop_post_fn post_ts,
+                          gloop_done_fn done_cb, void *host_data) {
+  return gloop_start_guest_run_ex(entry, arg, post_ts, done_cb, host_data, NULL);
+}
+
+int gloop_abandon_run(void) {
+  gloop__run *run = tls_run;
+  if (run == NULL) return GLOOP_ENORUN;
+  if (run->in_tick || run->current) return GLOOP_EBUSY;
+  destroy_run(run);
+  return 0;
+}
+
+/* ---- Standalone run -------------------------------------------------------------- */
+
+int gloop_run(gloop_task_fn entry, void *arg, const gloop_options *opts, gloop_done_fn done_cb,
+              void *host_data) {
+  gloop__run *run;
+  int rc = create_run(entry, arg, opts, &run);
+  if (rc) return rc;
+  run->done_cb = done_cb;
+  run->host_data = host_data;
+  int woken = 0;
+  for (;;) {
+    enum tick_result r = tick(run, woken);
+    woken = 0;
+    if (r == TICK_DONE) break;
+    if (r == TICK_IDLE) woken = wait_events(run, run->idle_wait);
+  }
+  int status = run->status;
+  finish(run);
+  return status;
+}

@@ -1,0 +1,288 @@
+/* task.c - task records, the switch between scheduler and tasks, the blocking protocol, sleeps and checkpoints. */
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "internal.h"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GLOOP_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define GLOOP_ASAN 1
+#endif
+
+#ifdef GLOOP_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+/* ---- Switching ------------------------------------------------------------
+ *
+ * Control only ever moves between the scheduler (on the host thread's own
+ * stack) and one task: scheduler -> task in resume(), task -> scheduler in
+ * suspend(). AddressSanitizer is told about each stack change so that it
+ * keeps tracking the right stack; valgrind learns the stacks in stack.c. */
+
+static void resume(gloop__run *run, gloop_task *t) {
+  run->current = t;
+  t->state = GLOOP__TASK_RUNNING;
+#ifdef GLOOP_ASAN
+  __sanitizer_start_switch_fiber(&run->sched_fake_stack,
+                                 (char *)t->stack.base + t->stack.guard,
+                                 t->stack.map_size - t->stack.guard);
+#endif
+  gloop__ctx_switch(&run->sched_ctx, &t->ctx);
+#ifdef GLOOP_ASAN
+  __sanitizer_finish_switch_fiber(run->sched_fake_stack, NULL, NULL);
+#endif
+  run->current = NULL;
+  /* A finished task cannot free the stack it is running on; the scheduler
+   * does it here, after the switch away from it. */
+  if (run->dead) {
+    gloop_task *d = run->dead;
+    run->dead = NULL;
+    gloop__task_free(d);
+  }
+}
+
+static void task_arrived(gloop__run *run, gloop_task *t) {
+#ifdef GLOOP_ASAN
+  __sanitizer_finish_switch_fiber(t->asan_fake_stack, &run->sched_stack_bottom,
+                                  &run->sched_stack_size);
+#else
+  (void)run;
+  (void)t;
+#endif
+}
+
+static void suspend(gloop_task *t, int final) {
+  gloop__run *run = t->run;
+#ifdef GLOOP_ASAN
+  __sanitizer_start_switch_fiber(final ? NULL : &t->asan_fake_stack, run->sched_stack_bottom,
+                                 run->sched_stack_size);
+#else
+  (void)final;
+#endif
+  gloop__ctx_switch(&t->ctx, &run->sched_ctx);
+  task_arrived(run, t);
+}
+
+/* ---- Life cycle ----------------------------------------------------------- */
+
+static void task_main(void *arg) {
+  gloop_task *t = arg;
+  gloop__run *run = t->run;
+  task_arrived(run, t);
+  t->status = t->fn(t->arg);
+  /* Scopes and nurseries the function left open are closed here, still on
+   * the task's own stack, so its children end before the task does. */
+  gloop__task_close_leftovers(t);
+  t->state = GLOOP__TASK_DONE;
+  gloop__scope_detach(t);
+  run->ntasks--;
+  if (t->parent) {
+    gloop__nursery_child_done(t->parent, t);
+    run->dead = t;
+  } else {
+    /* The main task's record is kept until the run ends so the outcome can
+     * be read; only its stack is given back then too. */
+    run->status = t->status;
+    if (t->status != 0) {
+      const char *m = t->message ? t->message : gloop_strerror(t->status);
+      snprintf(run->message, sizeof run->message, "%s", m);
+    } else {
+      snprintf(run->message, sizeof run->message, "%s", "success");
+    }
+  }
+  suspend(t, 1);
+  gloop__assert(!"a finished task was resumed");
+}
+
+void gloop__task_free(gloop_task *t) {
+  gloop__run *run = t->run;
+  gloop__queue_remove(&t->all_node);
+  gloop__stack_release(run, &t->stack);
+  gloop__free(&run->alloc, t->message);
+  gloop__free(&run->alloc, t);
+}
+
+int gloop__task_spawn(gloop__run *run, struct gloop_nursery *parent, gloop_task_fn fn,
+                      void *arg, const char *name, size_t stack_size, gloop_task **out) {
+  static _Atomic unsigned long counter;
+  if (stack_size == 0) stack_size = run->stack_size;
+  gloop_task *t = gloop__calloc(&run->alloc, sizeof *t);
+  if (t == NULL) return GLOOP_ENOMEM;
+  int rc = gloop__stack_alloc(run, stack_size, &t->stack);
+  if (rc) {
+    gloop__free(&run->alloc, t);
+    return rc;
+  }
+  gloop__queue_init(&t->node);
+  gloop__queue_init(&t->scope_node);
+  gloop__queue_init(&t->child_node);
+  gloop__queue_push(&run->all_tasks, &t->all_node);
+  t->run = run;
+  t->fn = fn;
+  t->arg = arg;
+  t->parent = parent;
+  t->sleep.index = GLOOP__NOT_ARMED;
+  if (name)
+    snprintf(t->name, sizeof t->name, "%s", name);
+  else
+    snprintf(t->name, sizeof t->name, "task-%lu", ++counter);
+  rc = gloop__ctx_make(&t->ctx, (char *)t->stack.base + t->stack.guard,
+                       t->stack.map_size - t->stack.guard, task_main, t);
+  if (rc) {
+    gloop__task_free(t);
+    return rc;
+  }
+  run->ntasks++;
+  t->state = GLOOP__TASK_NEW;
+  gloop__queue_push(&run->runq, &t->node);
+  gloop__run_poke(run);
+  if (out) *out = t;
+  return 0;
+}
+
+/* ---- Scheduling ----------------------------------------------------------- */
+
+void gloop__run_batch(gloop__run *run) {
+  gloop__queue batch;
+  gloop__queue_move(&run->runq, &batch);
+  gloop__queue *n;
+  while ((n = gloop__queue_pop(&batch)) != NULL) {
+    gloop_task *t = gloop__container_of(n, gloop_task, node);
+    resume(run, t);
+  }
+}
+
+void gloop__task_wake(gloop_task *t, int result) {
+  gloop__assert(t->state == GLOOP__TASK_BLOCKED);
+  t->state = GLOOP__TASK_READY;
+  t->result = result;
+  t->unwait = NULL;
+  t->cancellable = 0;
+  t->wait_obj = NULL;
+  gloop__queue_push(&t->run->runq, &t->node);
+  gloop__run_poke(t->run);
+}
+
+int gloop__task_check_cancel(gloop_task *t) {
+  for (struct gloop_scope *s = t->scope; s; s = s->parent) {
+    if (s->cancelled) {
+      s->caught = 1;
+      return GLOOP_ECANCELED;
+    }
+    if (s->shield) break;
+  }
+  return 0;
+}
+
+int gloop__block(gloop_task *t, void (*unwait)(gloop_task *), void *obj, int cancellable) {
+  if (cancellable) {
+    int rc = gloop__task_check_cancel(t);
+    if (rc) {
+      if (unwait) unwait(t);
+      return rc;
+    }
+  }
+  t->state = GLOOP__TASK_BLOCKED;
+  t->cancellable = cancellable;
+  t->unwait = unwait;
+  t->wait_obj = obj;
+  suspend(t, 0);
+  return t->result;
+}
+
+gloop_task *gloop__task_current(int *err) {
+  gloop__run *run = gloop__run_current();
+  gloop_task *t = run ? run->current : NULL;
+  if (t == NULL && err) *err = GLOOP_ENOTTASK;
+  return t;
+}
+
+/* ---- Sleeping and checkpoints --------------------------------------------- */
+
+static void sleep_fired(gloop__timer *tm) {
+  gloop_task *t = gloop__container_of(tm, gloop_task, sleep);
+  gloop__task_wake(t, 0);
+}
+
+static void sleep_unwait(gloop_task *t) { gloop__timer_disarm(t->run, &t->sleep); }
+
+int gloop_checkpoint(void) {
+  int err = 0;
+  gloop_task *t = gloop__task_current(&err);
+  if (t == NULL) return err;
+  int rc = gloop__task_check_cancel(t);
+  /* Even a cancelled checkpoint is a schedule point: a cancelled task
+   * looping on checkpoints must not starve the others. */
+  t->state = GLOOP__TASK_READY;
+  gloop__queue_push(&t->run->runq, &t->node);
+  suspend(t, 0);
+  return rc;
+}
+
+static int sleep_until_ns(gloop_task *t, gloop__ns deadline) {
+  gloop__run *run = t->run;
+  if (deadline <= gloop__run_now(run)) {
+    int rc = gloop__task_check_cancel(t);
+    if (rc) return rc;
+    return gloop_checkpoint();
+  }
+  int rc = gloop__task_check_cancel(t);
+  if (rc) return rc;
+  t->sleep.fire = sleep_fired;
+  rc = gloop__timer_arm(run, &t->sleep, deadline);
+  if (rc) return rc;
+  return gloop__block(t, sleep_unwait, NULL, 1);
+}
+
+int gloop_sleep_until(double deadline) {
+  int err = 0;
+  gloop_task *t = gloop__task_current(&err);
+  if (t == NULL) return err;
+  if (isnan(deadline)) return GLOOP_EINVAL;
+  return sleep_until_ns(t, gloop__sec_to_ns(deadline));
+}
+
+int gloop_sleep(double seconds) {
+  int err = 0;
+  gloop_task *t = gloop__task_current(&err);
+  if (t == NULL) return err;
+  if (isnan(seconds) || seconds < 0) return GLOOP_EINVAL;
+  if (seconds == 0) return gloop_checkpoint();
+  gloop__ns now = gloop__run_now(t->run), d = gloop__sec_to_ns(seconds);
+  return sleep_until_ns(t, d >= GLOOP__NS_INF - now ? GLOOP__NS_INF : now + d);
+}
+
+int gloop_sleep_forever(void) {
+  int err = 0;
+  gloop_task *t = gloop__task_current(&err);
+  if (t == NULL) return err;
+  /* Only cancellation can end this wait, so the result is ECANCELED. */
+  return gloop__block(t, NULL, NULL, 1);
+}
+
+gloop_task *gloop_current_task(void) { return gloop__task_current(NULL); }
+
+const char *gloop_task_name(const gloop_task *t) { return t ? t->name : "(null)"; }
+
+int gloop_fail(int err, const char *fmt, ...) {
+  gloop_task *t = gloop__task_current(NULL);
+  if (t == NULL || fmt == NULL) return err;
+  char buf[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  size_t n = strlen(buf) + 1;
+  char *m = gloop__malloc(&t->run->alloc, n);
+  if (m == NULL) return err; /* the code still reports; only the message is lost */
+  memcpy(m, buf, n);
+  gloop__free(&t->run->alloc, t->message);
+  t->message = m;
+  return err;
+}
