@@ -14,6 +14,8 @@ const char *gloop_strerror(int err) {
     case 0:
       return "success";
     default:
+      /* Other negated errno values from the I/O helpers. */
+      if (err < 0 && err > -4000) return strerror(-err);
       return "unknown error";
   }
 }

@@ -210,6 +210,65 @@ struct gloop_task {
   char name[32];
 };
 
+/* ---- I/O, entry queue, thread pool --------------------------------------- */
+
+#include <sys/epoll.h>
+
+/* One entry per fd number that a task has waited on in this run. */
+typedef struct gloop__fdent {
+  struct gloop_task *reader;
+  struct gloop_task *writer;
+  uint32_t registered;          /* events currently registered with epoll */
+  unsigned nonblock_set : 1;    /* the helpers made it non-blocking */
+  unsigned not_socket : 1;      /* send() said ENOTSOCK: use write() */
+} gloop__fdent;
+
+#define GLOOP__MAX_EVENTS 64
+
+/* The entry queue: the one thread-safe way into a run. It is reference
+ * counted because tokens and worker jobs may outlive the run; after the run
+ * ends it is marked closed and refuses new entries. */
+typedef struct gloop__entryq {
+  pthread_mutex_t mu;
+  gloop__queue items;           /* pending entries, FIFO */
+  gloop__queue spare;           /* recycled entry nodes */
+  size_t nspare;
+  int closed;
+  int signalled;                /* the eventfd was written since the last drain */
+  _Atomic int pending;          /* any thread: items is non-empty (cheap check) */
+  _Atomic int refs;
+  int wakefd;                   /* the run's eventfd, valid while !closed */
+  pthread_t host;
+} gloop__entryq;
+
+struct gloop__pool;
+struct gloop__job;
+
+gloop__entryq *gloop__entryq_new(int wakefd);
+void gloop__entryq_unref(gloop__entryq *q);
+/* Host thread: runs every pending entry (in host context). */
+void gloop__entryq_drain(struct gloop__run *run);
+/* Host thread, at the end of the run: refuses new entries; runs (run_them)
+ * or drops the pending ones. */
+void gloop__entryq_close(struct gloop__run *run, int run_them);
+/* Worker side: queue a finished job for the host; nonzero if the run ended. */
+int gloop__entryq_complete(gloop__entryq *q, struct gloop__job *job);
+
+/* A gloop_to_thread job; see pool.c for its states. */
+typedef struct gloop__job {
+  gloop__queue node;
+  gloop_work_fn fn;
+  void *arg;
+  void *result;
+  _Atomic int state;            /* 0 queued/running, 1 done, 2 abandoned */
+  int detached;                 /* host only: the task no longer waits */
+  struct gloop_task *task;
+  gloop__entryq *eq;
+} gloop__job;
+void gloop__job_completed(gloop__job *job); /* host thread */
+void gloop__job_free(gloop__job *job);
+void gloop__pool_close(struct gloop__pool *pool);
+
 /* ---- The run ------------------------------------------------------------ */
 
 /* A run is one execution of a main task with everything below it. It is
@@ -268,6 +327,18 @@ typedef struct gloop__run {
   int hcmd;                     /* helper: 0 idle, 1 wait, 2 exit (under hmu) */
   gloop__ns hwait_ns;           /* helper: relative real timeout, -1 = forever */
   int hwoken;                   /* helper -> host: the wake fd fired */
+  struct epoll_event hev[GLOOP__MAX_EVENTS]; /* helper -> host: ready fds */
+  int hnev;
+
+  /* I/O and threads. */
+  gloop__fdent *fds;
+  size_t nfds;
+  size_t io_waiters;            /* tasks blocked in fd waits */
+  gloop__entryq *eq;
+  struct gloop__pool *tpool;
+  unsigned max_threads;
+  double thread_idle;
+  struct gloop_nursery sys;     /* system tasks (gloop_token_start) */
 
   /* Outcome. */
   int status;
@@ -318,6 +389,12 @@ void gloop__scope_detach(gloop_task *t);
 void gloop__nursery_child_done(struct gloop_nursery *n, gloop_task *t);
 /* Closes the task's open nurseries and scopes when it returned without. */
 void gloop__task_close_leftovers(gloop_task *t);
+
+/* I/O (io.c): process ready events from epoll; forget everything. */
+void gloop__io_process(gloop__run *run, const struct epoll_event *ev, int n);
+void gloop__io_free(gloop__run *run);
+/* Starts a system task (entry.c helper for gloop_token_start). */
+int gloop__start_system_task(gloop__run *run, gloop_task_fn fn, void *arg, const char *name);
 
 /* Thread-local last message (gloop_last_message). */
 void gloop__set_last_message(const char *msg);

@@ -85,6 +85,8 @@ void gloop__nursery_child_done(gloop_nursery *n, gloop_task *t) {
              t->message ? t->message : gloop_strerror(t->status));
     n->message = dup_message(t->run, buf);
     gloop__scope_cancel(&n->scope);
+    /* A failing system task ends the whole run, as in Trio. */
+    if (n == &t->run->sys) gloop__scope_cancel(&t->run->root);
   }
   if (n->nchildren == 0 && n->owner_waiting) {
     n->owner_waiting = 0;

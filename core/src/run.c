@@ -150,21 +150,22 @@ void gloop__run_poke(gloop__run *run) {
  * whether the wake-up fd fired. Used by the helper thread in guest mode and
  * by the calling thread in a standalone run. */
 static int wait_events(gloop__run *run, gloop__ns timeout) {
-  struct epoll_event ev[16];
+  struct epoll_event *ev = run->hev;
   struct timespec ts, *tsp = NULL;
   if (timeout >= 0) {
     ts.tv_sec = timeout / 1000000000;
     ts.tv_nsec = timeout % 1000000000;
     tsp = &ts;
   }
-  int n = epoll_pwait2(run->epfd, ev, 16, tsp, NULL);
+  int n = epoll_pwait2(run->epfd, ev, GLOOP__MAX_EVENTS, tsp, NULL);
   if (n < 0 && errno == ENOSYS) {
     int ms = timeout < 0 ? -1 : (int)((timeout + 999999) / 1000000);
-    n = epoll_wait(run->epfd, ev, 16, ms);
+    n = epoll_wait(run->epfd, ev, GLOOP__MAX_EVENTS, ms);
   }
+  run->hnev = n > 0 ? n : 0;
   int woken = 0;
   for (int i = 0; i < n; i++) {
-    if (ev[i].data.ptr == NULL) {
+    if (ev[i].data.u64 == 0) {
       uint64_t v;
       ssize_t r = read(run->wakefd, &v, sizeof v);
       (void)r;
@@ -192,8 +193,18 @@ static enum tick_result tick(gloop__run *run, int woken) {
     if (next != GLOOP__NS_INF && next > now) atomic_store(&run->mock->now, next);
   }
   run->autojump_due = 0;
+  /* Ready fds from the wait that led here; a busy run that never waits
+   * polls without blocking instead, so I/O is never starved by busy tasks. */
+  if (run->hnev > 0) {
+    gloop__io_process(run, run->hev, run->hnev);
+    run->hnev = 0;
+  } else if (run->io_waiters > 0) {
+    int n = epoll_wait(run->epfd, run->hev, GLOOP__MAX_EVENTS, 0);
+    if (n > 0) gloop__io_process(run, run->hev, n);
+  }
   gloop__ns start = run->budget > 0 ? gloop__mono_ns() : 0;
   for (;;) {
+    gloop__entryq_drain(run);
     expire_timers(run);
     if (gloop__queue_empty(&run->runq)) break;
     gloop__run_batch(run);
@@ -232,7 +243,9 @@ static void free_scope_tree(gloop__run *run, struct gloop_scope *s) {
   while ((q = gloop__queue_pop(&s->children)) != NULL) {
     struct gloop_scope *c = gloop__container_of(q, struct gloop_scope, sibling);
     free_scope_tree(run, c);
-    if (c->is_nursery) {
+    if (c == &run->sys.scope) {
+      gloop__free(&run->alloc, run->sys.message); /* embedded in the run */
+    } else if (c->is_nursery) {
       gloop_nursery *n = gloop__container_of(c, gloop_nursery, scope);
       gloop__free(&run->alloc, n->message);
       gloop__free(&run->alloc, n);
@@ -260,6 +273,9 @@ static void stop_helper(gloop__run *run) {
  * keep pointers to freed tasks. */
 static void destroy_run(gloop__run *run) {
   stop_helper(run);
+  gloop__entryq_close(run, 0);
+  gloop__pool_close(run->tpool);
+  run->tpool = NULL;
   gloop__queue *q;
   for (q = run->all_tasks.next; q != &run->all_tasks; q = q->next) {
     gloop_task *t = gloop__container_of(q, gloop_task, all_node);
@@ -272,6 +288,7 @@ static void destroy_run(gloop__run *run) {
   }
   free_scope_tree(run, &run->root);
   gloop__heap_free(&run->timers, &run->alloc);
+  gloop__io_free(run);
   gloop__stack_pool_drain(run);
   gloop__free(&run->alloc, run->pool);
   if (run->guard) gloop__altstack_leave(run);
@@ -298,6 +315,7 @@ static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_
   if (entry == NULL) return GLOOP_EINVAL;
   if (tls_run != NULL) return GLOOP_ERUNNING;
   if (isnan(opts.tick_budget) || opts.tick_budget < 0) return GLOOP_EINVAL;
+  if (isnan(opts.thread_idle_timeout) || opts.thread_idle_timeout < 0) return GLOOP_EINVAL;
   size_t stack = opts.stack_size ? opts.stack_size : GLOOP_DEFAULT_STACK_SIZE;
   if (stack < GLOOP_MIN_STACK_SIZE || stack > GLOOP_MAX_STACK_SIZE) return GLOOP_ESTACKSIZE;
   size_t page = gloop__page_size();
@@ -321,6 +339,8 @@ static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_
   run->pool_cap = opts.stack_cache ? opts.stack_cache : 1024;
   run->budget = gloop__sec_to_ns(opts.tick_budget);
   run->clock = opts.clock;
+  run->max_threads = opts.max_threads ? opts.max_threads : 16;
+  run->thread_idle = opts.thread_idle_timeout > 0 ? opts.thread_idle_timeout : 10.0;
   run->mock = (opts.clock && opts.clock->mock) ? opts.clock : NULL;
   int rc = slot_acquire(&run->token);
   if (rc) {
@@ -332,6 +352,10 @@ static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_
   tls_run = run;
   if (run->mock) atomic_store(&run->mock->user, run);
   gloop__scope_init(run, &run->root, NULL, NULL);
+  /* System tasks hang below the root beside the main task. */
+  gloop__scope_init(run, &run->sys.scope, &run->root, NULL);
+  run->sys.scope.is_nursery = 1;
+  gloop__queue_init(&run->sys.children);
 
   rc = GLOOP_ENOMEM;
   run->pool = gloop__malloc(&alloc, run->pool_cap * sizeof *run->pool);
@@ -342,8 +366,10 @@ static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_
     rc = (errno == EMFILE || errno == ENFILE) ? GLOOP_EMFILE : GLOOP_ENOMEM;
     goto fail;
   }
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
   if (epoll_ctl(run->epfd, EPOLL_CTL_ADD, run->wakefd, &ev) != 0) goto fail;
+  run->eq = gloop__entryq_new(run->wakefd);
+  if (run->eq == NULL) goto fail;
   if (run->guard) {
     gloop__overflow_handler_install();
     gloop__altstack_enter(run);
@@ -408,6 +434,13 @@ static void hand_to_helper(gloop__run *run) {
 
 static void finish(gloop__run *run) {
   run->finished = 1;
+  /* Posts accepted before the end still run, in host context. */
+  gloop__entryq_close(run, 1);
+  if (run->status == 0 && run->sys.status != 0) {
+    run->status = run->sys.status;
+    snprintf(run->message, sizeof run->message, "%s",
+             run->sys.message ? run->sys.message : gloop_strerror(run->sys.status));
+  }
   gloop_outcome outcome;
   char message[sizeof run->message];
   memcpy(message, run->message, sizeof message);

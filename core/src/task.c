@@ -88,6 +88,8 @@ static void task_main(void *arg) {
   } else {
     /* The main task's record is kept until the run ends so the outcome can
      * be read; only its stack is given back then too. */
+    /* System tasks do not outlive the main task. */
+    gloop__scope_cancel(&run->sys.scope);
     run->status = t->status;
     if (t->status != 0) {
       const char *m = t->message ? t->message : gloop_strerror(t->status);

@@ -124,6 +124,10 @@ typedef struct gloop_options {
   double tick_budget;
   /* Name of the main task; NULL = "main". Copied. */
   const char *main_name;
+  /* Worker threads for gloop_to_thread(); 0 = default (16). */
+  unsigned max_threads;
+  /* Seconds an idle worker waits for a job before it exits; 0 = default (10). */
+  double thread_idle_timeout;
 } gloop_options;
 
 #define GLOOP_DEFAULT_STACK_SIZE ((size_t)256 * 1024)
@@ -387,6 +391,99 @@ GLOOP_API int gloop_timer_start(gloop_timer *timer, double delay,
 /* Stops the timer if armed; 0 either way. */
 GLOOP_API int gloop_timer_stop(gloop_timer *timer);
 GLOOP_API int gloop_timer_active(const gloop_timer *timer);
+
+/* ------------------------------------------------------------------------ */
+/* File descriptors and I/O                                                 */
+/* ------------------------------------------------------------------------ */
+/* A task waits for readiness without blocking the host: in guest mode the
+ * helper thread's epoll watches the fd and the wake-up comes with the next
+ * tick; in a standalone run the calling thread waits directly. Deadlines
+ * come from cancel scopes. At most one task may wait for each direction of
+ * an fd. Before closing an fd that tasks may be waiting on, call
+ * gloop_notify_closing(). */
+
+/* Waits until fd is readable / writable (or has an error or hang-up
+ * pending). Returns 0, GLOOP_ECANCELED, GLOOP_EBADF (not an open fd),
+ * GLOOP_EPERM (an fd epoll cannot watch, such as a regular file),
+ * GLOOP_EBUSYWAIT (another task already waits for that direction),
+ * GLOOP_ECLOSING (gloop_notify_closing() was called meanwhile),
+ * GLOOP_EINVAL (negative fd), GLOOP_ENOMEM. Context: task. */
+GLOOP_API int gloop_wait_readable(int fd);
+GLOOP_API int gloop_wait_writable(int fd);
+/* Wakes the tasks waiting on fd with GLOOP_ECLOSING and forgets the fd, so
+ * it can be closed safely. 0 even if nobody waits. Errors: GLOOP_EINVAL
+ * (negative fd), GLOOP_ENORUN, GLOOP_EWRONGTHREAD. Context: task or host. */
+GLOOP_API int gloop_notify_closing(int fd);
+
+/* The helpers below put fd into non-blocking mode on first use (as libuv
+ * does), retry on EINTR, wait on EAGAIN, and never block the host thread.
+ * OS errors come back as negated errno values (GLOOP_EBADF, GLOOP_EPIPE,
+ * GLOOP_ECONNRESET, ...), plus GLOOP_ECANCELED and the wait errors above.
+ * Context: task. */
+
+/* Reads at most len bytes: returns the count, 0 at end of file, or < 0. */
+GLOOP_API long gloop_read_some(int fd, void *buf, size_t len);
+/* Writes all len bytes, across short writes: 0 or < 0. *written (if not
+ * NULL) receives the bytes written even on error. Never raises SIGPIPE on
+ * sockets (a closed peer gives GLOOP_EPIPE). */
+GLOOP_API int gloop_write_all(int fd, const void *buf, size_t len, size_t *written);
+/* Accepts a connection: returns the new fd (non-blocking, close-on-exec),
+ * or < 0 (GLOOP_EMFILE when out of fds: the listener stays usable). */
+struct sockaddr;
+GLOOP_API int gloop_accept(int listen_fd, struct sockaddr *addr, unsigned *addrlen);
+/* Connects fd: 0 or < 0 (GLOOP_ECONNREFUSED, ...); a timeout is a cancel
+ * scope around the call. */
+GLOOP_API int gloop_connect(int fd, const struct sockaddr *addr, unsigned addrlen);
+
+/* ------------------------------------------------------------------------ */
+/* Threads                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* A token lets any thread reach a live run. It stays valid to use (and must
+ * be freed) after the run ends; calls then return GLOOP_ENORUN. */
+typedef struct gloop_token gloop_token;
+typedef void *(*gloop_work_fn)(void *arg);
+
+/* A new token for the run live on this thread. Errors: GLOOP_EINVAL,
+ * GLOOP_ENORUN, GLOOP_ENOMEM. Context: task or host. */
+GLOOP_API int gloop_token_new(gloop_token **out);
+/* Any thread. */
+GLOOP_API void gloop_token_free(gloop_token *token);
+/* Schedules fn(data) to run on the host thread, between batches, in host
+ * context. Posts are never lost: once this returns 0, fn runs exactly once,
+ * before the run's done callback at the latest. Posts from one thread run
+ * in the order they were made; a burst wakes an idle run once. Errors:
+ * GLOOP_EINVAL, GLOOP_ENORUN (the run has ended: fn is not called),
+ * GLOOP_ENOMEM. Any thread. */
+GLOOP_API int gloop_token_post(gloop_token *token, gloop_callback_fn fn, void *data);
+/* Starts fn(arg) as a system task of the run, from any thread: system tasks
+ * live beside the main task, are cancelled when the main task ends, and a
+ * failing one cancels the main task and becomes the run's outcome (if the
+ * main task succeeded). Errors: as gloop_token_post. Any thread. */
+GLOOP_API int gloop_token_start(gloop_token *token, gloop_task_fn fn, void *arg,
+                                const char *name);
+/* Runs fn(arg) on the host thread (as gloop_token_post) and waits for it to
+ * return; *result (if not NULL) receives its value. Trio's
+ * from_thread.run_sync. Errors: GLOOP_ENORUN, GLOOP_ENOMEM, GLOOP_EBUSY
+ * (called on the run's own host thread, where it would deadlock). Any
+ * thread other than the host thread. */
+GLOOP_API int gloop_token_call(gloop_token *token, gloop_work_fn fn, void *arg, void **result);
+
+enum {
+  /* On cancellation the task stops waiting at once with GLOOP_ECANCELED; the
+   * function keeps running on its worker and its result is discarded. */
+  GLOOP_THREAD_ABANDON_ON_CANCEL = 1
+};
+/* Runs fn(arg) on a worker of the run's thread pool and waits for its
+ * return value (*result, if not NULL). Without
+ * GLOOP_THREAD_ABANDON_ON_CANCEL, cancellation is noticed only after fn
+ * returns (the result is then still stored, and GLOOP_ECANCELED returned).
+ * The pool holds at most gloop_options.max_threads workers; jobs beyond
+ * that queue FIFO. Idle workers exit after thread_idle_timeout seconds. At
+ * the end of the run idle workers exit; a worker still running an abandoned
+ * function finishes it on its own, then exits. Errors: GLOOP_EINVAL,
+ * GLOOP_ECANCELED, GLOOP_ENOMEM (no worker could be created). Context: task. */
+GLOOP_API int gloop_to_thread(gloop_work_fn fn, void *arg, int flags, void **result);
 
 /* ------------------------------------------------------------------------ */
 /* Version                                                                  */

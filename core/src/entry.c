@@ -1,0 +1,242 @@
+/* entry.c - the thread-safe entry queue, tokens, system tasks and calls into the run from other threads. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+enum entry_kind { ENTRY_POST, ENTRY_START, ENTRY_CALL, ENTRY_COMPLETE };
+
+/* A waiting gloop_token_call(): the calling thread sleeps on cv until the
+ * host has run the function. Lives on the caller's stack. */
+typedef struct call_wait {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int done;
+  void *result;
+} call_wait;
+
+typedef struct entry {
+  gloop__queue node;
+  enum entry_kind kind;
+  union {
+    gloop_callback_fn post;
+    gloop_task_fn task;
+    gloop_work_fn work;
+  } fn;
+  void *arg;
+  call_wait *call;
+  gloop__job *job;
+  char name[32];
+} entry;
+
+#define MAX_SPARE 1024
+
+struct gloop_token {
+  gloop__entryq *q;
+};
+
+gloop__entryq *gloop__entryq_new(int wakefd) {
+  gloop__entryq *q = calloc(1, sizeof *q);
+  if (q == NULL) return NULL;
+  pthread_mutex_init(&q->mu, NULL);
+  gloop__queue_init(&q->items);
+  gloop__queue_init(&q->spare);
+  atomic_store(&q->refs, 1);
+  q->wakefd = wakefd;
+  q->host = pthread_self();
+  return q;
+}
+
+void gloop__entryq_unref(gloop__entryq *q) {
+  if (q == NULL || atomic_fetch_sub(&q->refs, 1) != 1) return;
+  gloop__queue *n;
+  while ((n = gloop__queue_pop(&q->spare)) != NULL) free(gloop__container_of(n, entry, node));
+  pthread_mutex_destroy(&q->mu);
+  free(q);
+}
+
+/* Entry nodes are recycled through `spare` under the queue's lock, so a
+ * steady stream of posts allocates nothing. */
+static entry *entry_get(gloop__entryq *q) {
+  gloop__queue *n = gloop__queue_pop(&q->spare);
+  if (n) {
+    q->nspare--;
+    return gloop__container_of(n, entry, node);
+  }
+  return malloc(sizeof(entry));
+}
+
+static void entry_put(gloop__entryq *q, entry *e) {
+  if (q->nspare < MAX_SPARE) {
+    gloop__queue_push(&q->spare, &e->node);
+    q->nspare++;
+  } else {
+    free(e);
+  }
+}
+
+/* Appends under the lock; the first entry since the last drain writes the
+ * eventfd, which wakes an idle run. The write happens under the lock so the
+ * fd cannot be closed by the run's end between the check and the write. */
+static int push(gloop__entryq *q, const entry *proto) {
+  pthread_mutex_lock(&q->mu);
+  if (q->closed) {
+    pthread_mutex_unlock(&q->mu);
+    return GLOOP_ENORUN;
+  }
+  entry *e = entry_get(q);
+  if (e == NULL) {
+    pthread_mutex_unlock(&q->mu);
+    return GLOOP_ENOMEM;
+  }
+  *e = *proto;
+  gloop__queue_push(&q->items, &e->node);
+  atomic_store_explicit(&q->pending, 1, memory_order_release);
+  if (!q->signalled) {
+    q->signalled = 1;
+    uint64_t one = 1;
+    ssize_t w;
+    do w = write(q->wakefd, &one, sizeof one);
+    while (w < 0 && errno == EINTR);
+  }
+  pthread_mutex_unlock(&q->mu);
+  return 0;
+}
+
+static void finish_call(call_wait *c, void *result) {
+  pthread_mutex_lock(&c->mu);
+  c->result = result;
+  c->done = 1;
+  pthread_cond_signal(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+static void run_entry(gloop__run *run, entry *e, int live) {
+  switch (e->kind) {
+    case ENTRY_POST:
+      e->fn.post(e->arg);
+      break;
+    case ENTRY_START:
+      if (live) gloop__start_system_task(run, e->fn.task, e->arg, e->name);
+      break;
+    case ENTRY_CALL:
+      finish_call(e->call, e->fn.work(e->arg));
+      break;
+    case ENTRY_COMPLETE:
+      if (live)
+        gloop__job_completed(e->job);
+      else
+        gloop__job_free(e->job);
+      break;
+  }
+}
+
+void gloop__entryq_drain(gloop__run *run) {
+  gloop__entryq *q = run->eq;
+  if (!atomic_load_explicit(&q->pending, memory_order_acquire)) return;
+  gloop__queue batch;
+  pthread_mutex_lock(&q->mu);
+  gloop__queue_move(&q->items, &batch);
+  atomic_store(&q->pending, 0);
+  q->signalled = 0;
+  pthread_mutex_unlock(&q->mu);
+  gloop__queue *n;
+  while ((n = gloop__queue_pop(&batch)) != NULL) {
+    entry *e = gloop__container_of(n, entry, node);
+    run_entry(run, e, 1);
+    pthread_mutex_lock(&q->mu);
+    entry_put(q, e);
+    pthread_mutex_unlock(&q->mu);
+  }
+}
+
+void gloop__entryq_close(gloop__run *run, int run_them) {
+  gloop__entryq *q = run->eq;
+  if (q == NULL) return;
+  gloop__queue batch;
+  pthread_mutex_lock(&q->mu);
+  q->closed = 1;
+  gloop__queue_move(&q->items, &batch);
+  atomic_store(&q->pending, 0);
+  pthread_mutex_unlock(&q->mu);
+  gloop__queue *n;
+  while ((n = gloop__queue_pop(&batch)) != NULL) {
+    entry *e = gloop__container_of(n, entry, node);
+    /* At the end of a run posts still run (in host context, where calls
+     * into the finished run get GLOOP_ENORUN) and waiting callers get their
+     * result. An abandon drops them, but never leaves a caller hanging:
+     * it gets NULL. */
+    if (run_them || e->kind == ENTRY_COMPLETE)
+      run_entry(run, e, 0);
+    else if (e->kind == ENTRY_CALL)
+      finish_call(e->call, NULL);
+    free(e);
+  }
+  run->eq = NULL;
+  gloop__entryq_unref(q);
+}
+
+int gloop__entryq_complete(gloop__entryq *q, gloop__job *job) {
+  entry proto = {.kind = ENTRY_COMPLETE, .job = job};
+  return push(q, &proto);
+}
+
+/* ---- Tokens ----------------------------------------------------------------------- */
+
+int gloop_token_new(gloop_token **out) {
+  if (out == NULL) return GLOOP_EINVAL;
+  gloop__run *run = gloop__run_current();
+  if (run == NULL || run->finished || run->eq == NULL) return GLOOP_ENORUN;
+  gloop_token *t = malloc(sizeof *t);
+  if (t == NULL) return GLOOP_ENOMEM;
+  t->q = run->eq;
+  atomic_fetch_add(&t->q->refs, 1);
+  *out = t;
+  return 0;
+}
+
+void gloop_token_free(gloop_token *t) {
+  if (t == NULL) return;
+  gloop__entryq_unref(t->q);
+  free(t);
+}
+
+int gloop_token_post(gloop_token *t, gloop_callback_fn fn, void *data) {
+  if (t == NULL || fn == NULL) return GLOOP_EINVAL;
+  entry proto = {.kind = ENTRY_POST, .fn.post = fn, .arg = data};
+  return push(t->q, &proto);
+}
+
+int gloop_token_start(gloop_token *t, gloop_task_fn fn, void *arg, const char *name) {
+  if (t == NULL || fn == NULL) return GLOOP_EINVAL;
+  entry proto = {.kind = ENTRY_START, .fn.task = fn, .arg = arg};
+  snprintf(proto.name, sizeof proto.name, "%s", name ? name : "system");
+  return push(t->q, &proto);
+}
+
+int gloop_token_call(gloop_token *t, gloop_work_fn fn, void *arg, void **result) {
+  if (t == NULL || fn == NULL) return GLOOP_EINVAL;
+  if (pthread_equal(pthread_self(), t->q->host)) return GLOOP_EBUSY;
+  call_wait c;
+  pthread_mutex_init(&c.mu, NULL);
+  pthread_cond_init(&c.cv, NULL);
+  c.done = 0;
+  c.result = NULL;
+  entry proto = {.kind = ENTRY_CALL, .fn.work = fn, .arg = arg, .call = &c};
+  int rc = push(t->q, &proto);
+  if (rc == 0) {
+    pthread_mutex_lock(&c.mu);
+    while (!c.done) pthread_cond_wait(&c.cv, &c.mu);
+    pthread_mutex_unlock(&c.mu);
+    if (result) *result = c.result;
+  }
+  pthread_cond_destroy(&c.cv);
+  pthread_mutex_destroy(&c.mu);
+  return rc;
+}
+
+int gloop__start_system_task(gloop__run *run, gloop_task_fn fn, void *arg, const char *name) {
+  if (run->finished || run->main_task->state == GLOOP__TASK_DONE) return GLOOP_ENORUN;
+  return gloop_nursery_start(&run->sys, fn, arg, name, NULL);
+}

@@ -1,0 +1,188 @@
+/* pool.c - the worker-thread pool behind gloop_to_thread(), with abandon-on-cancel. */
+#include <errno.h>
+#include <time.h>
+
+#include "internal.h"
+
+/* A job goes: queued -> running -> done (the worker queues a completion on
+ * the run's entry queue and the host wakes the task), or -> abandoned (the
+ * task stopped waiting, or the run went away; whoever sees the job last
+ * frees it). `state` is the only field both sides change, by atomic
+ * exchange, so exactly one side owns the job at the end.
+ *
+ * The pool is reference counted by the run and by each worker, because a
+ * worker running an abandoned function may outlive the run. */
+
+struct gloop__pool {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  gloop__queue jobs;
+  unsigned nthreads, nidle, max;
+  double idle_timeout;
+  int closing;
+  int refs;
+};
+
+enum { JOB_PENDING = 0, JOB_DONE = 1, JOB_ABANDONED = 2 };
+
+static void pool_unref_locked(struct gloop__pool *p) {
+  if (--p->refs > 0) {
+    pthread_mutex_unlock(&p->mu);
+    return;
+  }
+  pthread_mutex_unlock(&p->mu);
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->cv);
+  free(p);
+}
+
+void gloop__job_free(gloop__job *job) {
+  gloop__entryq_unref(job->eq);
+  free(job);
+}
+
+static void finish_job(gloop__job *job) {
+  int expected = JOB_PENDING;
+  if (atomic_compare_exchange_strong(&job->state, &expected, JOB_DONE)) {
+    if (gloop__entryq_complete(job->eq, job) != 0) gloop__job_free(job); /* run ended */
+  } else {
+    gloop__job_free(job); /* abandoned: nobody wants the result */
+  }
+}
+
+static void *worker_main(void *arg) {
+  struct gloop__pool *p = arg;
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    gloop__queue *n = gloop__queue_pop(&p->jobs);
+    if (n == NULL) {
+      if (p->closing) break;
+      p->nidle++;
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      long long ns = (long long)(p->idle_timeout * 1e9);
+      ts.tv_sec += (time_t)(ns / 1000000000);
+      ts.tv_nsec += (long)(ns % 1000000000);
+      if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+      }
+      int rc = 0;
+      while (gloop__queue_empty(&p->jobs) && !p->closing && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+      p->nidle--;
+      if (gloop__queue_empty(&p->jobs) && (rc == ETIMEDOUT || p->closing)) break;
+      continue;
+    }
+    gloop__job *job = gloop__container_of(n, gloop__job, node);
+    pthread_mutex_unlock(&p->mu);
+    if (atomic_load(&job->state) == JOB_ABANDONED) {
+      gloop__job_free(job);
+    } else {
+      job->result = job->fn(job->arg);
+      finish_job(job);
+    }
+    pthread_mutex_lock(&p->mu);
+  }
+  p->nthreads--;
+  pool_unref_locked(p);
+  return NULL;
+}
+
+static struct gloop__pool *pool_get(gloop__run *run) {
+  if (run->tpool) return run->tpool;
+  struct gloop__pool *p = calloc(1, sizeof *p);
+  if (p == NULL) return NULL;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&p->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  gloop__queue_init(&p->jobs);
+  p->max = run->max_threads;
+  p->idle_timeout = run->thread_idle;
+  p->refs = 1;
+  run->tpool = p;
+  return p;
+}
+
+/* Queues the job and makes sure a worker will take it: an idle one, or a
+ * new one while under the bound. Fails only if no worker exists at all. */
+static int submit(struct gloop__pool *p, gloop__job *job) {
+  pthread_mutex_lock(&p->mu);
+  if (p->nidle == 0 && p->nthreads < p->max) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t th;
+    if (pthread_create(&th, &attr, worker_main, p) == 0) {
+      p->nthreads++;
+      p->refs++;
+    } else if (p->nthreads == 0) {
+      pthread_attr_destroy(&attr);
+      pthread_mutex_unlock(&p->mu);
+      return GLOOP_ENOMEM;
+    }
+    pthread_attr_destroy(&attr);
+  }
+  gloop__queue_push(&p->jobs, &job->node);
+  pthread_cond_signal(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  return 0;
+}
+
+void gloop__pool_close(struct gloop__pool *p) {
+  if (p == NULL) return;
+  pthread_mutex_lock(&p->mu);
+  p->closing = 1;
+  pthread_cond_broadcast(&p->cv);
+  pool_unref_locked(p);
+}
+
+/* Host thread: a completion arrived from the entry queue. */
+void gloop__job_completed(gloop__job *job) {
+  if (job->detached) {
+    gloop__job_free(job);
+    return;
+  }
+  gloop__task_wake(job->task, 0);
+}
+
+/* The task stopped waiting (cancelled with abandon-on-cancel, or the run is
+ * being abandoned). If the worker has not finished, it will free the job;
+ * if the completion is already queued, the host frees it on arrival. */
+static void job_unwait(gloop_task *t) {
+  gloop__job *job = t->wait_obj;
+  job->detached = 1;
+  int expected = JOB_PENDING;
+  atomic_compare_exchange_strong(&job->state, &expected, JOB_ABANDONED);
+}
+
+int gloop_to_thread(gloop_work_fn fn, void *arg, int flags, void **result) {
+  int rc = 0;
+  gloop_task *t = gloop__task_current(&rc);
+  if (t == NULL) return rc;
+  if (fn == NULL || (flags & ~GLOOP_THREAD_ABANDON_ON_CANCEL)) return GLOOP_EINVAL;
+  if ((rc = gloop__task_check_cancel(t)) != 0) return rc;
+  gloop__run *run = t->run;
+  struct gloop__pool *p = pool_get(run);
+  if (p == NULL) return GLOOP_ENOMEM;
+  gloop__job *job = calloc(1, sizeof *job);
+  if (job == NULL) return GLOOP_ENOMEM;
+  job->fn = fn;
+  job->arg = arg;
+  job->task = t;
+  job->eq = run->eq;
+  atomic_fetch_add(&job->eq->refs, 1);
+  if ((rc = submit(p, job)) != 0) {
+    gloop__job_free(job);
+    return rc;
+  }
+  int abandon = (flags & GLOOP_THREAD_ABANDON_ON_CANCEL) != 0;
+  rc = gloop__block(t, job_unwait, job, abandon);
+  if (rc == GLOOP_ECANCELED) return rc; /* the job now belongs to the worker or host */
+  if (result) *result = job->result;
+  gloop__job_free(job);
+  return gloop__task_check_cancel(t);
+}
