@@ -7,7 +7,8 @@
 gloop__ns gloop__sec_to_ns(double s) {
   if (s >= 9.2e9) return GLOOP__NS_INF;
   if (s <= -9.2e9) return -GLOOP__NS_INF;
-  return (gloop__ns)llround(s * 1e9);
+  double ns = s * 1e9;
+  return (gloop__ns)(ns >= 0 ? ns + 0.5 : ns - 0.5);
 }
 
 double gloop__ns_to_sec(gloop__ns ns) {

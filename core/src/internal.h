@@ -374,8 +374,8 @@ int gloop__task_check_cancel(gloop_task *t);
 /* The current task, or NULL; also sets *err to GLOOP_ENOTTASK when NULL. */
 gloop_task *gloop__task_current(int *err);
 void gloop__task_free(gloop_task *t);
-/* Runs one batch: the ready queue as it stood on entry. */
-void gloop__run_batch(gloop__run *run);
+/* Runs one batch: the ready queue as it stood on entry; returns its size. */
+size_t gloop__run_batch(gloop__run *run);
 
 /* Scopes (cancel.c). */
 void gloop__scope_init(gloop__run *run, struct gloop_scope *s, struct gloop_scope *parent,

@@ -26,7 +26,13 @@ static _Atomic uint32_t slot_token[SLOT_COUNT];
 static uint32_t slot_gen[SLOT_COUNT];
 static pthread_mutex_t slot_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* initial-exec: a tick and every task-context call read this, and the
+ * general-dynamic model would cost a __tls_get_addr call each time. */
+#if defined(__GNUC__)
+static _Thread_local gloop__run *tls_run __attribute__((tls_model("initial-exec")));
+#else
 static _Thread_local gloop__run *tls_run;
+#endif
 
 static int slot_acquire(uint32_t *token) {
   pthread_mutex_lock(&slot_mu);
@@ -202,14 +208,31 @@ static enum tick_result tick(gloop__run *run, int woken) {
     int n = epoll_wait(run->epfd, run->hev, GLOOP__MAX_EVENTS, 0);
     if (n > 0) gloop__io_process(run, run->hev, n);
   }
-  gloop__ns start = run->budget > 0 ? gloop__mono_ns() : 0;
-  for (;;) {
-    gloop__entryq_drain(run);
-    expire_timers(run);
-    if (gloop__queue_empty(&run->runq)) break;
-    gloop__run_batch(run);
-    if (run->ntasks == 0) break;
-    if (run->budget == 0 || gloop__mono_ns() - start >= run->budget) break;
+  gloop__entryq_drain(run);
+  expire_timers(run);
+  if (!gloop__queue_empty(&run->runq)) {
+    /* Reading the clock costs about as much as two task switches, so with
+     * small batches the budget, the timers and the entry queue are looked
+     * at again only every CHECK_EVERY task steps, not after every batch. */
+    enum { CHECK_EVERY = 64 };
+    gloop__ns start = run->budget > 0 ? gloop__mono_ns() : 0;
+    size_t steps = 0;
+    for (;;) {
+      steps += gloop__run_batch(run);
+      if (run->ntasks == 0 || run->budget == 0) break;
+      if (steps >= CHECK_EVERY) {
+        if (gloop__mono_ns() - start >= run->budget) break;
+        steps = 0;
+        gloop__entryq_drain(run);
+        expire_timers(run);
+      }
+      if (gloop__queue_empty(&run->runq)) {
+        /* Timers that fell due during the batches still belong to this tick. */
+        gloop__entryq_drain(run);
+        expire_timers(run);
+        if (gloop__queue_empty(&run->runq)) break;
+      }
+    }
   }
   run->in_tick = 0;
   if (run->ntasks == 0) return TICK_DONE;
