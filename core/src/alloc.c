@@ -14,8 +14,21 @@ static void *default_realloc(void *ud, void *ptr, size_t size) {
 
 const gloop__alloc gloop__default_alloc = {default_realloc, NULL};
 
+#include "guestloop/testing.h"
+
 void *gloop__malloc(const gloop__alloc *a, size_t size) {
+  if (gloop__fault(GLOOP_FAULT_MEMORY)) return NULL;
   return a->fn(a->ud, NULL, size ? size : 1);
+}
+
+void *gloop__sys_malloc(size_t size) {
+  if (gloop__fault(GLOOP_FAULT_MEMORY)) return NULL;
+  return malloc(size ? size : 1);
+}
+
+void *gloop__sys_calloc(size_t size) {
+  if (gloop__fault(GLOOP_FAULT_MEMORY)) return NULL;
+  return calloc(1, size ? size : 1);
 }
 
 void *gloop__calloc(const gloop__alloc *a, size_t size) {

@@ -37,7 +37,7 @@ struct gloop_token {
 };
 
 gloop__entryq *gloop__entryq_new(int wakefd) {
-  gloop__entryq *q = calloc(1, sizeof *q);
+  gloop__entryq *q = gloop__sys_calloc(sizeof *q);
   if (q == NULL) return NULL;
   pthread_mutex_init(&q->mu, NULL);
   gloop__queue_init(&q->items);
@@ -64,7 +64,7 @@ static entry *entry_get(gloop__entryq *q) {
     q->nspare--;
     return gloop__container_of(n, entry, node);
   }
-  return malloc(sizeof(entry));
+  return gloop__sys_malloc(sizeof(entry));
 }
 
 static void entry_put(gloop__entryq *q, entry *e) {
@@ -188,7 +188,7 @@ int gloop_token_new(gloop_token **out) {
   if (out == NULL) return GLOOP_EINVAL;
   gloop__run *run = gloop__run_current();
   if (run == NULL || run->finished || run->eq == NULL) return GLOOP_ENORUN;
-  gloop_token *t = malloc(sizeof *t);
+  gloop_token *t = gloop__sys_malloc(sizeof *t);
   if (t == NULL) return GLOOP_ENOMEM;
   t->q = run->eq;
   atomic_fetch_add(&t->q->refs, 1);

@@ -1,4 +1,5 @@
 /* heap.c - the timer min-heap, keyed by (deadline, sequence number). */
+#include "guestloop/testing.h"
 #include "internal.h"
 
 /* An array-backed binary heap of timer pointers. Each timer records its own
@@ -42,7 +43,8 @@ static void sift_down(gloop__heap *h, size_t i) {
 int gloop__heap_push(gloop__heap *h, const gloop__alloc *a, gloop__timer *t) {
   if (h->len == h->cap) {
     size_t cap = h->cap ? h->cap * 2 : 64;
-    gloop__timer **items = a->fn(a->ud, h->items, cap * sizeof *items);
+    gloop__timer **items =
+        gloop__fault(GLOOP_FAULT_MEMORY) ? NULL : a->fn(a->ud, h->items, cap * sizeof *items);
     if (items == NULL) return GLOOP_ENOMEM;
     h->items = items;
     h->cap = cap;

@@ -89,6 +89,14 @@ gloop__ns gloop__clock_now(const gloop_clock *c);
 
 /* ---- Memory ------------------------------------------------------------- */
 
+/* Fault injection (fault.c): nonzero if this acquisition of `kind`
+ * (a GLOOP_FAULT_* bit) must fail. Costs one relaxed load when off. */
+int gloop__fault(int kind);
+/* malloc/calloc for memory that is not the run's (tokens, entries, jobs,
+ * pools), with fault injection. */
+void *gloop__sys_malloc(size_t size);
+void *gloop__sys_calloc(size_t size);
+
 typedef struct gloop__alloc {
   gloop_realloc_fn fn;
   void *ud;
@@ -340,6 +348,8 @@ typedef struct gloop__run {
   double thread_idle;
   struct gloop_nursery sys;     /* system tasks (gloop_token_start) */
 
+  int interrupted;              /* SIGINT cancelled the run */
+
   /* Outcome. */
   int status;
   char message[256];
@@ -395,6 +405,11 @@ void gloop__io_process(gloop__run *run, const struct epoll_event *ev, int n);
 void gloop__io_free(gloop__run *run);
 /* Starts a system task (entry.c helper for gloop_token_start). */
 int gloop__start_system_task(gloop__run *run, gloop_task_fn fn, void *arg, const char *name);
+
+/* Ctrl-C (sigint.c). */
+extern _Atomic int gloop__sigint_pending;
+void gloop__sigint_deliver(gloop__run *run);
+void gloop__sigint_release(gloop__run *run);
 
 /* Thread-local last message (gloop_last_message). */
 void gloop__set_last_message(const char *msg);

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "guestloop/testing.h"
 #include "internal.h"
 
 /* Registration follows the waiters: an fd is in the epoll set exactly while
@@ -19,7 +20,9 @@ static gloop__fdent *fd_entry(gloop__run *run, int fd, int create) {
   if (!create) return NULL;
   size_t n = run->nfds ? run->nfds : 64;
   while (n <= (size_t)fd) n *= 2;
-  gloop__fdent *fds = run->alloc.fn(run->alloc.ud, run->fds, n * sizeof *fds);
+  gloop__fdent *fds = gloop__fault(GLOOP_FAULT_MEMORY)
+                          ? NULL
+                          : run->alloc.fn(run->alloc.ud, run->fds, n * sizeof *fds);
   if (fds == NULL) return NULL;
   memset(fds + run->nfds, 0, (n - run->nfds) * sizeof *fds);
   run->fds = fds;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <time.h>
 
+#include "guestloop/testing.h"
 #include "internal.h"
 
 /* A job goes: queued -> running -> done (the worker queues a completion on
@@ -91,7 +92,7 @@ static void *worker_main(void *arg) {
 
 static struct gloop__pool *pool_get(gloop__run *run) {
   if (run->tpool) return run->tpool;
-  struct gloop__pool *p = calloc(1, sizeof *p);
+  struct gloop__pool *p = gloop__sys_calloc(sizeof *p);
   if (p == NULL) return NULL;
   pthread_mutex_init(&p->mu, NULL);
   pthread_condattr_t ca;
@@ -116,7 +117,7 @@ static int submit(struct gloop__pool *p, gloop__job *job) {
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_t th;
-    if (pthread_create(&th, &attr, worker_main, p) == 0) {
+    if (!gloop__fault(GLOOP_FAULT_THREAD) && pthread_create(&th, &attr, worker_main, p) == 0) {
       p->nthreads++;
       p->refs++;
     } else if (p->nthreads == 0) {
@@ -168,7 +169,7 @@ int gloop_to_thread(gloop_work_fn fn, void *arg, int flags, void **result) {
   gloop__run *run = t->run;
   struct gloop__pool *p = pool_get(run);
   if (p == NULL) return GLOOP_ENOMEM;
-  gloop__job *job = calloc(1, sizeof *job);
+  gloop__job *job = gloop__sys_calloc(sizeof *job);
   if (job == NULL) return GLOOP_ENOMEM;
   job->fn = fn;
   job->arg = arg;

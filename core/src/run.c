@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guestloop/testing.h"
 #include "internal.h"
 
 /* ---- Run tokens ------------------------------------------------------------
@@ -199,6 +200,8 @@ static enum tick_result tick(gloop__run *run, int woken) {
     if (next != GLOOP__NS_INF && next > now) atomic_store(&run->mock->now, next);
   }
   run->autojump_due = 0;
+  if (atomic_load_explicit(&gloop__sigint_pending, memory_order_relaxed))
+    gloop__sigint_deliver(run);
   /* Ready fds from the wait that led here; a busy run that never waits
    * polls without blocking instead, so I/O is never starved by busy tasks. */
   if (run->hnev > 0) {
@@ -295,6 +298,7 @@ static void stop_helper(gloop__run *run) {
  * from whatever they wait on first, so user objects such as events never
  * keep pointers to freed tasks. */
 static void destroy_run(gloop__run *run) {
+  gloop__sigint_release(run);
   stop_helper(run);
   gloop__entryq_close(run, 0);
   gloop__pool_close(run->tpool);
@@ -383,6 +387,7 @@ static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_
   rc = GLOOP_ENOMEM;
   run->pool = gloop__malloc(&alloc, run->pool_cap * sizeof *run->pool);
   if (run->pool == NULL) goto fail;
+  if (gloop__fault(GLOOP_FAULT_FD)) goto fail;
   run->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   run->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (run->wakefd < 0 || run->epfd < 0) {
@@ -459,6 +464,8 @@ static void finish(gloop__run *run) {
   run->finished = 1;
   /* Posts accepted before the end still run, in host context. */
   gloop__entryq_close(run, 1);
+  if (run->interrupted && run->status == GLOOP_ECANCELED)
+    snprintf(run->message, sizeof run->message, "%s", "cancelled by SIGINT (Ctrl-C)");
   if (run->status == 0 && run->sys.status != 0) {
     run->status = run->sys.status;
     snprintf(run->message, sizeof run->message, "%s",
@@ -517,7 +524,8 @@ int gloop_start_guest_run_ex(gloop_task_fn entry, void *arg, gloop_post_fn post_
   run->post_nts = opts ? opts->run_sync_soon_not_threadsafe : NULL;
   run->done_cb = done_cb;
   run->host_data = host_data;
-  if (pthread_create(&run->helper, NULL, helper_main, run) != 0) {
+  if (gloop__fault(GLOOP_FAULT_THREAD) ||
+      pthread_create(&run->helper, NULL, helper_main, run) != 0) {
     destroy_run(run);
     return GLOOP_ENOMEM;
   }

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "guestloop/testing.h"
 #include "internal.h"
 
 #if defined(__has_include)
@@ -26,6 +27,7 @@ size_t gloop__page_size(void) {
 static int map_stack(gloop__run *run, size_t size, gloop__stack *out) {
   size_t guard = run->guard ? gloop__page_size() : 0;
   size_t total = size + guard;
+  if (gloop__fault(GLOOP_FAULT_STACK)) return GLOOP_ENOMEM;
   void *p = mmap(NULL, total, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (p == MAP_FAILED) return GLOOP_ENOMEM;

@@ -182,6 +182,17 @@ GLOOP_API int gloop_abandon_run(void);
  * or task context. */
 GLOOP_API int gloop_cancel_run(void);
 
+/* Opt-in Ctrl-C handling: installs a SIGINT handler for the life of the live
+ * run that turns the first SIGINT into gloop_cancel_run(), delivered at the
+ * main task's next checkpoint, so the program can shut down cleanly; the
+ * outcome's message then says so. A second SIGINT before the run ends gets
+ * the previous disposition (by default: the process dies). The previous
+ * handler is restored when the run ends. The library installs no SIGINT
+ * handler unless asked. Errors: GLOOP_ENORUN, GLOOP_EBUSY (another live run
+ * in this process has it), GLOOP_EINTERNAL (sigaction failed). Context: host
+ * or task context of the run. */
+GLOOP_API int gloop_cancel_on_sigint(void);
+
 /* 1 if a run is live on the calling thread, else 0. Any thread. */
 GLOOP_API int gloop_in_run(void);
 
