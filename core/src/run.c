@@ -402,6 +402,9 @@ static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_
     gloop__overflow_handler_install();
     gloop__altstack_enter(run);
   }
+  /* The first tick is posted by the caller, so nothing done during set-up
+   * may wake the (not yet waiting) helper. */
+  run->tick_scheduled = 1;
   gloop_task *main_task;
   rc = gloop__task_spawn(run, NULL, entry, arg, opts.main_name ? opts.main_name : "main", 0,
                          &main_task);

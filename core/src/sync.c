@@ -200,8 +200,9 @@ int gloop_lock_release(gloop_lock *l) {
   if (l == NULL) return GLOOP_EINVAL;
   int rc = gloop__bound_check(&l->b);
   if (rc) return rc;
-  gloop_task *t = gloop__task_current(NULL);
-  if (t == NULL || l->owner != t) return GLOOP_EPERM;
+  gloop_task *t = gloop__task_current(&rc);
+  if (t == NULL) return rc;
+  if (l->owner != t) return GLOOP_EPERM;
   l->owner = pop_waiter(&l->waiters);
   if (l->owner) gloop__task_wake(l->owner, 0);
   return 0;

@@ -138,7 +138,7 @@ int gloop__task_spawn(gloop__run *run, struct gloop_nursery *parent, gloop_task_
    * frames of many tasks would all compete for the same few cache sets.
    * Leaving a different multiple of 64 bytes unused at the top of each
    * stack ("colouring") spreads them over the cache. */
-  size_t colour = ((uintptr_t)t >> 4) % 64 * 64;
+  size_t colour = ((uintptr_t)t >> 4) % 16 * 64;
   rc = gloop__ctx_make(&t->ctx, (char *)t->stack.base + t->stack.guard,
                        t->stack.map_size - t->stack.guard - colour, task_main, t);
   if (rc) {

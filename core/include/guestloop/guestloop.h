@@ -70,11 +70,12 @@ enum {
   GLOOP__ERR_END = 0
 };
 
-/* A short English message for an error code; never NULL. Codes outside the
- * table get "unknown error". Any thread. */
+/* A short English message for an error code; never NULL. 0 gives "success",
+ * other negated errno values the C library's message, anything else
+ * "unknown error". Any thread. */
 GLOOP_API const char *gloop_strerror(int err);
-/* The code's name without the GLOOP_ prefix ("ECANCELED"); "UNKNOWN" for codes
- * outside the table. Any thread. */
+/* The code's name without the GLOOP_ prefix ("ECANCELED"); "OK" for 0 and
+ * "UNKNOWN" for other codes outside the table. Any thread. */
 GLOOP_API const char *gloop_err_name(int err);
 
 /* ------------------------------------------------------------------------ */
@@ -268,8 +269,11 @@ GLOOP_API int gloop_nursery_open(gloop_nursery **out);
 /* Starts fn(arg) as a child task of the nursery. name may be NULL (then
  * "task-N"); it is copied (first 31 bytes). If out is not NULL it receives
  * the task handle, valid until the task ends. The child runs in a later
- * batch. Errors: GLOOP_EINVAL (NULL nursery/fn, or stack_size out of range),
- * GLOOP_ECLOSED (the nursery is closing), GLOOP_ENOMEM (also when guard pages
+ * batch. A closing nursery (its owner waits in gloop_nursery_close()) still
+ * accepts children while one of its children lives, as in Trio.
+ * Errors: GLOOP_EINVAL (NULL nursery/fn), GLOOP_ESTACKSIZE (stack_size out
+ * of range), GLOOP_ECLOSED (the nursery is closing and its last child has
+ * already ended), GLOOP_ENOMEM (also when guard pages
  * have used up the process's memory-mapping limit, vm.max_map_count: the
  * message from gloop_last_message() then names the limit and the
  * guard_pages option), GLOOP_ENORUN, GLOOP_EWRONGTHREAD. Context: task, or host context (wakes the guest). */
@@ -359,9 +363,11 @@ GLOOP_API unsigned gloop_semaphore_value(const gloop_semaphore *sem);
 typedef struct gloop_lock gloop_lock;
 GLOOP_API int gloop_lock_new(gloop_lock **out);
 GLOOP_API void gloop_lock_free(gloop_lock *lock);
-/* FIFO fair. GLOOP_EBUSY if the calling task already holds it. Task. */
+/* FIFO fair: 0, GLOOP_ECANCELED, GLOOP_EDESTROYED, GLOOP_EBUSY if the
+ * calling task already holds it. Task context. */
 GLOOP_API int gloop_lock_acquire(gloop_lock *lock);
-/* GLOOP_EPERM unless the calling task holds it. Task. */
+/* Hands the lock to the first waiter. GLOOP_EPERM unless the calling task
+ * holds it; GLOOP_ENOTTASK outside a task. Task context. */
 GLOOP_API int gloop_lock_release(gloop_lock *lock);
 
 typedef struct gloop_channel gloop_channel;
