@@ -183,8 +183,7 @@ struct gloop_scope {
 struct gloop_nursery {
   struct gloop_scope scope;     /* covers the children and the owner's body */
   struct gloop_task *owner;
-  gloop__queue children;        /* child tasks (their `child_node`) */
-  size_t nchildren;
+  size_t nchildren;             /* live child tasks */
   int status;                   /* first failure, 0 if none */
   char *message;                /* its message (allocated), or NULL */
   unsigned closing : 1;
@@ -194,7 +193,6 @@ struct gloop_nursery {
 struct gloop_task {
   gloop__queue node;            /* ready queue, or a wait queue while blocked */
   gloop__queue scope_node;      /* in scope->tasks */
-  gloop__queue child_node;      /* in nursery->children */
   gloop__queue all_node;        /* in run->all_tasks, so an abandon can free every task */
   gloop__ctx ctx;
   gloop__stack stack;
@@ -307,6 +305,8 @@ typedef struct gloop__run {
   size_t stack_size;
   int guard;
   gloop__stack *pool;           /* cached stacks of stack_size */
+  struct gloop_task *free_tasks; /* recycled task records (linked through `arg`) */
+  size_t nfree_tasks;
   size_t pool_len, pool_cap;
   void *altstack;               /* our sigaltstack, if we installed one */
 
@@ -384,6 +384,7 @@ int gloop__task_check_cancel(gloop_task *t);
 /* The current task, or NULL; also sets *err to GLOOP_ENOTTASK when NULL. */
 gloop_task *gloop__task_current(int *err);
 void gloop__task_free(gloop_task *t);
+void gloop__task_records_drain(gloop__run *run);
 /* Runs one batch: the ready queue as it stood on entry; returns its size. */
 size_t gloop__run_batch(gloop__run *run);
 

@@ -20,7 +20,6 @@ int gloop_nursery_open(gloop_nursery **out) {
   gloop__scope_init(t->run, &n->scope, t->scope, t);
   n->scope.is_nursery = 1;
   n->owner = t;
-  gloop__queue_init(&n->children);
   gloop__scope_attach(&n->scope, t);
   *out = n;
   return 0;
@@ -44,7 +43,6 @@ int gloop_nursery_start_ex(gloop_nursery *n, gloop_task_fn fn, void *arg, const 
   gloop_task *t;
   rc = gloop__task_spawn(n->scope.run, n, fn, arg, name, stack_size, &t);
   if (rc) return rc;
-  gloop__queue_push(&n->children, &t->child_node);
   n->nchildren++;
   gloop__scope_attach(&n->scope, t);
   if (out) *out = t;
@@ -76,7 +74,6 @@ static int expected_cancel(const gloop_task *t, const gloop_nursery *n) {
 }
 
 void gloop__nursery_child_done(gloop_nursery *n, gloop_task *t) {
-  gloop__queue_remove(&t->child_node);
   n->nchildren--;
   if (t->status != 0 && n->status == 0 && !expected_cancel(t, n)) {
     n->status = t->status;

@@ -313,6 +313,7 @@ static void destroy_run(gloop__run *run) {
     gloop__queue_init(&t->all_node);
     gloop__task_free(t);
   }
+  gloop__task_records_drain(run);
   free_scope_tree(run, &run->root);
   gloop__heap_free(&run->timers, &run->alloc);
   gloop__io_free(run);
@@ -382,7 +383,6 @@ static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_
   /* System tasks hang below the root beside the main task. */
   gloop__scope_init(run, &run->sys.scope, &run->root, NULL);
   run->sys.scope.is_nursery = 1;
-  gloop__queue_init(&run->sys.children);
 
   rc = GLOOP_ENOMEM;
   run->pool = gloop__malloc(&alloc, run->pool_cap * sizeof *run->pool);

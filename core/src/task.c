@@ -102,19 +102,45 @@ static void task_main(void *arg) {
   gloop__assert(!"a finished task was resumed");
 }
 
+/* Task records are recycled like stacks, up to the stack pool's bound, so a
+ * steady spawn/exit cycle calls neither malloc nor mmap. */
 void gloop__task_free(gloop_task *t) {
   gloop__run *run = t->run;
   gloop__queue_remove(&t->all_node);
   gloop__stack_release(run, &t->stack);
   gloop__free(&run->alloc, t->message);
+  if (run->nfree_tasks < run->pool_cap && !run->finished) {
+    t->arg = run->free_tasks;
+    run->free_tasks = t;
+    run->nfree_tasks++;
+    return;
+  }
   gloop__free(&run->alloc, t);
+}
+
+void gloop__task_records_drain(gloop__run *run) {
+  while (run->free_tasks) {
+    gloop_task *t = run->free_tasks;
+    run->free_tasks = t->arg;
+    gloop__free(&run->alloc, t);
+  }
+  run->nfree_tasks = 0;
+}
+
+static gloop_task *record_get(gloop__run *run) {
+  gloop_task *t = run->free_tasks;
+  if (t == NULL) return gloop__calloc(&run->alloc, sizeof *t);
+  run->free_tasks = t->arg;
+  run->nfree_tasks--;
+  memset(t, 0, sizeof *t);
+  return t;
 }
 
 int gloop__task_spawn(gloop__run *run, struct gloop_nursery *parent, gloop_task_fn fn,
                       void *arg, const char *name, size_t stack_size, gloop_task **out) {
   static _Atomic unsigned long counter;
   if (stack_size == 0) stack_size = run->stack_size;
-  gloop_task *t = gloop__calloc(&run->alloc, sizeof *t);
+  gloop_task *t = record_get(run);
   if (t == NULL) return GLOOP_ENOMEM;
   int rc = gloop__stack_alloc(run, stack_size, &t->stack);
   if (rc) {
@@ -123,7 +149,6 @@ int gloop__task_spawn(gloop__run *run, struct gloop_nursery *parent, gloop_task_
   }
   gloop__queue_init(&t->node);
   gloop__queue_init(&t->scope_node);
-  gloop__queue_init(&t->child_node);
   gloop__queue_push(&run->all_tasks, &t->all_node);
   t->run = run;
   t->fn = fn;
