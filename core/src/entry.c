@@ -78,14 +78,15 @@ static void entry_put(gloop__entryq *q, entry *e) {
 
 /* Appends under the lock; the first entry since the last drain writes the
  * eventfd, which wakes an idle run. The write happens under the lock so the
- * fd cannot be closed by the run's end between the check and the write. */
-static int push(gloop__entryq *q, const entry *proto) {
+ * fd cannot be closed by the run's end between the check and the write.
+ * `node` is a reserved entry to use, or NULL to take one now. */
+static int push_into(gloop__entryq *q, const entry *proto, entry *node) {
   pthread_mutex_lock(&q->mu);
   if (q->closed) {
     pthread_mutex_unlock(&q->mu);
     return GLOOP_ENORUN;
   }
-  entry *e = entry_get(q);
+  entry *e = node ? node : entry_get(q);
   if (e == NULL) {
     pthread_mutex_unlock(&q->mu);
     return GLOOP_ENOMEM;
@@ -103,6 +104,8 @@ static int push(gloop__entryq *q, const entry *proto) {
   pthread_mutex_unlock(&q->mu);
   return 0;
 }
+
+static int push(gloop__entryq *q, const entry *proto) { return push_into(q, proto, NULL); }
 
 static void finish_call(call_wait *c, void *result) {
   pthread_mutex_lock(&c->mu);
@@ -177,9 +180,20 @@ void gloop__entryq_close(gloop__run *run, int run_them) {
   gloop__entryq_unref(q);
 }
 
+void *gloop__entryq_reserve(gloop__entryq *q) {
+  pthread_mutex_lock(&q->mu);
+  entry *e = entry_get(q);
+  pthread_mutex_unlock(&q->mu);
+  return e;
+}
+
+void gloop__entryq_unreserve(void *reserved) { free(reserved); }
+
 int gloop__entryq_complete(gloop__entryq *q, gloop__job *job) {
   entry proto = {.kind = ENTRY_COMPLETE, .job = job};
-  return push(q, &proto);
+  int rc = push_into(q, &proto, job->reserved);
+  if (rc == 0) job->reserved = NULL;
+  return rc;
 }
 
 /* ---- Tokens ----------------------------------------------------------------------- */

@@ -257,7 +257,12 @@ void gloop__entryq_drain(struct gloop__run *run);
 /* Host thread, at the end of the run: refuses new entries; runs (run_them)
  * or drops the pending ones. */
 void gloop__entryq_close(struct gloop__run *run, int run_them);
-/* Worker side: queue a finished job for the host; nonzero if the run ended. */
+/* A job's completion entry is allocated when the job is submitted, where a
+ * failure can still be reported, so that completing can never fail for lack
+ * of memory. Worker side: queue the finished job for the host; nonzero if the
+ * run ended (the job then stays the caller's). */
+void *gloop__entryq_reserve(gloop__entryq *q);
+void gloop__entryq_unreserve(void *reserved);
 int gloop__entryq_complete(gloop__entryq *q, struct gloop__job *job);
 
 /* A gloop_to_thread job; see pool.c for its states. */
@@ -270,6 +275,7 @@ typedef struct gloop__job {
   int detached;                 /* host only: the task no longer waits */
   struct gloop_task *task;
   gloop__entryq *eq;
+  void *reserved;               /* the completion entry, until it is queued */
 } gloop__job;
 void gloop__job_completed(gloop__job *job); /* host thread */
 void gloop__job_free(gloop__job *job);

@@ -38,6 +38,7 @@ static void pool_unref_locked(struct gloop__pool *p) {
 }
 
 void gloop__job_free(gloop__job *job) {
+  gloop__entryq_unreserve(job->reserved);
   gloop__entryq_unref(job->eq);
   free(job);
 }
@@ -176,6 +177,11 @@ int gloop_to_thread(gloop_work_fn fn, void *arg, int flags, void **result) {
   job->task = t;
   job->eq = run->eq;
   atomic_fetch_add(&job->eq->refs, 1);
+  job->reserved = gloop__entryq_reserve(job->eq);
+  if (job->reserved == NULL) {
+    gloop__job_free(job);
+    return GLOOP_ENOMEM;
+  }
   if ((rc = submit(p, job)) != 0) {
     gloop__job_free(job);
     return rc;
