@@ -191,8 +191,12 @@ void gloop__entryq_unreserve(void *reserved) { free(reserved); }
 
 int gloop__entryq_complete(gloop__entryq *q, gloop__job *job) {
   entry proto = {.kind = ENTRY_COMPLETE, .job = job};
-  int rc = push_into(q, &proto, job->reserved);
-  if (rc == 0) job->reserved = NULL;
+  /* Once published, the host may wake the task and the task may free the
+   * job at once, so the job is not touched after push_into succeeds. */
+  entry *node = job->reserved;
+  job->reserved = NULL;
+  int rc = push_into(q, &proto, node);
+  if (rc) job->reserved = node; /* the run ended: the job is still ours */
   return rc;
 }
 
@@ -231,6 +235,10 @@ int gloop_token_start(gloop_token *t, gloop_task_fn fn, void *arg, const char *n
 
 int gloop_token_call(gloop_token *t, gloop_work_fn fn, void *arg, void **result) {
   if (t == NULL || fn == NULL) return GLOOP_EINVAL;
+  pthread_mutex_lock(&t->q->mu);
+  int closed = t->q->closed;
+  pthread_mutex_unlock(&t->q->mu);
+  if (closed) return GLOOP_ENORUN;
   if (pthread_equal(pthread_self(), t->q->host)) return GLOOP_EBUSY;
   call_wait c;
   pthread_mutex_init(&c.mu, NULL);

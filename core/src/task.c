@@ -205,6 +205,10 @@ void gloop__task_wake(gloop_task *t, int result) {
 }
 
 int gloop__task_check_cancel(gloop_task *t) {
+  /* A Ctrl-C noticed here reaches the task at this very checkpoint, even in
+   * the middle of a tick. */
+  if (atomic_load_explicit(&gloop__sigint_pending, memory_order_relaxed))
+    gloop__sigint_deliver(t->run);
   for (struct gloop_scope *s = t->scope; s; s = s->parent) {
     if (s->cancelled) {
       s->caught = 1;

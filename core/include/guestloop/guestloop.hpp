@@ -538,6 +538,7 @@ class nursery {
    * the task argument; any other is moved to the heap once and freed when
    * the task ends. An exception escaping \p fn becomes the task's failure
    * with the exception's what() as message. Task or host context.
+   * \param fn the task's callable.
    * \param name the task's name, copied (nullptr = "task-N").
    * \param stack_size bytes (0 = the run's default).
    * \return the task handle, valid until the task ends.
@@ -582,9 +583,12 @@ class nursery {
  * \brief Trio's `async with open_nursery() as n:` block: runs body(n), then
  * closes the nursery.
  *
- * If the body throws, the children are cancelled and waited for. Then the
- * first child failure wins over a cancellation of the body that this
- * failure caused; any other exception from the body is rethrown.
+ * If the body throws, the children are cancelled and waited for. Then:
+ *  - a child's failure wins over the cancellation of the body it caused;
+ *  - a cancellation that came from the nursery itself (nursery::cancel())
+ *    ends here, and open_nursery() returns normally;
+ *  - any other exception from the body, including a cancellation from a
+ *    scope further out, is rethrown.
  * \throws gloop::error for a failed child, or the body's own exception.
  */
 template <class F>

@@ -1,0 +1,88 @@
+/* support.c - helpers shared by the cases: real time, order logs, mock-clock options and a one-call guest run. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "host_toy.h"
+#include "test.h"
+
+void test_log_add(test_log *log, int v) {
+  if (log->len >= TEST_LOG_CAP) TEST_FAIL("test_log overflow (more than %d entries)", TEST_LOG_CAP);
+  log->items[log->len++] = v;
+}
+
+static void format_ints(char *buf, size_t cap, const int *v, int n) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < n && used + 16 < cap; i++)
+    used += (size_t)snprintf(buf + used, cap - used, "%s%d", i ? " " : "", v[i]);
+}
+
+void test_log_expect_(const char *file, int line, const char *what, const test_log *log,
+                      const int *want, int n) {
+  int ok = log->len == n;
+  for (int i = 0; ok && i < n; i++) ok = log->items[i] == want[i];
+  if (!ok) {
+    char got[512], exp[512];
+    format_ints(got, sizeof got, log->items, log->len);
+    format_ints(exp, sizeof exp, want, n);
+    test_fail_(file, line, "log %s: expected [%s], got [%s]", what, exp, got);
+  }
+}
+
+/* ---- Small helpers ------------------------------------------------------ */
+
+double test_real_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void test_real_sleep(double seconds) {
+  struct timespec ts;
+  ts.tv_sec = (time_t)seconds;
+  ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#endif
+
+int test_under_asan(void) {
+#ifdef TEST_ASAN
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+gloop_clock *test_mock_options(gloop_options *opts, double start, double autojump) {
+  gloop_clock *clk = NULL;
+  gloop_options_init(opts);
+  ASSERT_OK(gloop_mock_clock_new(start, autojump, &clk));
+  ASSERT_NOT_NULL(clk);
+  opts->clock = clk;
+  return clk;
+}
+
+int test_guest_run(gloop_task_fn entry, void *arg, const gloop_options *opts,
+                   int use_not_threadsafe) {
+  host_toy_init();
+  ASSERT_OK(host_toy_start(entry, arg, opts, use_not_threadsafe));
+  host_toy_run_until_done();
+  host_toy_stats s = host_toy_get_stats();
+  ASSERT_EQ_INT(s.done_calls, 1);
+  ASSERT_EQ_INT(s.done_off_host, 0);
+  ASSERT_EQ_INT(s.done_message_null, 0);
+  ASSERT_EQ_INT(gloop_in_run(), 0);
+  host_toy_fini();
+  return s.done_status;
+}

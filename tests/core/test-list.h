@@ -1,0 +1,105 @@
+/* test-list.h - the one list of core test cases.
+ *
+ * One GLOOP_TEST(name) line per case, each at the start of its line: the
+ * runner includes this file to build its table, and tests/CMakeLists.txt reads
+ * the same lines to register each case as the ctest test core.<name>. A case
+ * is defined with TEST_CASE(name) in one of the test_*.c files.
+ */
+
+/* test_run.c */
+GLOOP_TEST(run_trivial_success)
+GLOOP_TEST(run_trivial_not_threadsafe)
+GLOOP_TEST(run_error_outcome)
+GLOOP_TEST(run_standalone)
+GLOOP_TEST(run_standalone_threads)
+GLOOP_TEST(run_start_usable)
+GLOOP_TEST(api_options_version)
+
+/* test_sched.c */
+GLOOP_TEST(sched_batch_fifo)
+GLOOP_TEST(sched_wake_later_batch)
+GLOOP_TEST(sched_tick_budget)
+
+/* test_time.c */
+GLOOP_TEST(time_sleep_order)
+GLOOP_TEST(time_timers)
+GLOOP_TEST(time_mock_autojump)
+GLOOP_TEST(time_mock_manual)
+GLOOP_TEST(time_idle_no_polling)
+GLOOP_TEST(time_host_event_wake)
+GLOOP_TEST(time_host_deadline_earlier)
+GLOOP_TEST(time_host_deadline_later)
+
+/* test_cancel.c */
+GLOOP_TEST(cancel_scope_wakes)
+GLOOP_TEST(cancel_caught_flag)
+GLOOP_TEST(cancel_shield)
+GLOOP_TEST(cancel_move_on_fail_after)
+GLOOP_TEST(cancel_nested)
+GLOOP_TEST(cancel_run)
+
+/* test_nursery.c */
+GLOOP_TEST(nursery_waits_all)
+GLOOP_TEST(nursery_first_failure)
+GLOOP_TEST(nursery_cancel)
+GLOOP_TEST(nursery_host_start)
+GLOOP_TEST(nursery_start_while_closing)
+GLOOP_TEST(nursery_start_after_close)
+GLOOP_TEST(nursery_bad_input)
+GLOOP_TEST(nursery_stack_size_range)
+GLOOP_TEST(nursery_left_open)
+
+/* test_sync.c */
+GLOOP_TEST(sync_event)
+GLOOP_TEST(sync_semaphore)
+GLOOP_TEST(sync_semaphore_host_release)
+GLOOP_TEST(sync_lock)
+GLOOP_TEST(sync_free_with_waiters)
+
+/* test_channel.c */
+GLOOP_TEST(chan_buffered)
+GLOOP_TEST(chan_close)
+GLOOP_TEST(chan_rendezvous)
+
+/* test_io.c */
+GLOOP_TEST(io_pipe_wakes_guest)
+GLOOP_TEST(io_bulk_pipe)
+GLOOP_TEST(io_wait_errors)
+GLOOP_TEST(io_tcp)
+
+/* test_threads.c */
+GLOOP_TEST(token_post)
+GLOOP_TEST(token_call)
+GLOOP_TEST(token_start_system_task)
+GLOOP_TEST(thread_pool)
+GLOOP_TEST(thread_cancel)
+
+/* test_signal.c */
+GLOOP_TEST(sigint_cancels_run)
+GLOOP_TEST(sigint_second_signal)
+
+/* test_lifecycle.c */
+GLOOP_TEST(abandon_run)
+GLOOP_TEST(abandon_before_first_tick)
+GLOOP_TEST(objects_after_run)
+GLOOP_TEST(errors_table)
+GLOOP_TEST(errors_outside_table)
+
+/* test_badinput.c */
+GLOOP_TEST(bad_start_args)
+GLOOP_TEST(bad_durations)
+GLOOP_TEST(bad_null_args)
+GLOOP_TEST(bad_not_in_task)
+GLOOP_TEST(bad_lock_release_outside_task)
+GLOOP_TEST(bad_objects_without_run)
+GLOOP_TEST(bad_second_run)
+GLOOP_TEST(bad_wrong_thread)
+
+/* test_faults.c */
+GLOOP_TEST(faults_guest_sweep)
+GLOOP_TEST(faults_standalone_sweep)
+GLOOP_TEST(faults_persistent)
+
+/* test_overflow.c */
+GLOOP_TEST(stack_deep_ok)
+GLOOP_TEST(stack_overflow_death)

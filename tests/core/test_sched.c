@@ -1,0 +1,165 @@
+/* test_sched.c - cases for batch scheduling: FIFO order within a batch, and wake-ups landing in a later batch. */
+#include <string.h>
+
+#include "host_toy.h"
+#include "test.h"
+
+/* With tick_budget = 0 each tick runs exactly one batch, and each tick is one
+ * callback on the toy host, so host_toy_seq() read inside a task is the
+ * number of the batch it runs in. */
+
+#define ROUNDS 3
+#define NCHILD 3
+
+typedef struct order_state {
+  test_log log;
+  unsigned long tick[NCHILD][ROUNDS];
+  unsigned long main_tick;
+  int ids[NCHILD];
+} order_state;
+
+static order_state order;
+
+static int order_child(void *arg) {
+  int id = *(int *)arg;
+  for (int r = 0; r < ROUNDS; r++) {
+    test_log_add(&order.log, id * 10 + r + 1);
+    order.tick[id - 1][r] = host_toy_seq();
+    int rc = gloop_checkpoint();
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
+static int order_main(void *arg) {
+  gloop_nursery *n;
+  (void)arg;
+  ASSERT_OK(gloop_nursery_open(&n));
+  order.main_tick = host_toy_seq();
+  for (int i = 0; i < NCHILD; i++) {
+    order.ids[i] = i + 1;
+    ASSERT_OK(gloop_nursery_start(n, order_child, &order.ids[i], NULL, NULL));
+  }
+  return gloop_nursery_close(n);
+}
+
+TEST_CASE(sched_batch_fifo) {
+  gloop_options o;
+  memset(&order, 0, sizeof order);
+  gloop_options_init(&o);
+  o.tick_budget = 0;
+  ASSERT_OK(test_guest_run(order_main, NULL, &o, 1));
+
+  /* Every round of every child runs in start order, and a task that yields
+   * runs again only after the rest of its batch. */
+  ASSERT_LOG(&order.log, 11, 21, 31, 12, 22, 32, 13, 23, 33);
+  for (int r = 0; r < ROUNDS; r++) {
+    /* One batch holds the whole round ... */
+    ASSERT_EQ_UINT(order.tick[1][r], order.tick[0][r]);
+    ASSERT_EQ_UINT(order.tick[2][r], order.tick[0][r]);
+    /* ... and each round is a later batch, hence a later tick. */
+    if (r > 0) ASSERT_GE_UINT(order.tick[0][r], order.tick[0][r - 1] + 1);
+  }
+  /* Children start in a batch after the one that spawned them. */
+  ASSERT_GE_UINT(order.tick[0][0], order.main_tick + 1);
+  host_toy_stats s = host_toy_get_stats();
+  /* The busy ticks were posted with the cheap post: at least one per round. */
+  ASSERT_GE_UINT(s.not_threadsafe_posts, ROUNDS + 1);
+  return 0;
+}
+
+/* ---- A task woken during a batch runs in a later batch ------------------- */
+
+typedef struct wake_state {
+  test_log log;
+  gloop_event *ev;
+  unsigned long waiter_tick, setter_tick, bystander_tick;
+  int wait_rc;
+} wake_state;
+
+static wake_state wk;
+
+static int wake_waiter(void *arg) {
+  (void)arg;
+  wk.wait_rc = gloop_event_wait(wk.ev);
+  wk.waiter_tick = host_toy_seq();
+  test_log_add(&wk.log, 1);
+  return 0;
+}
+
+static int wake_setter(void *arg) {
+  (void)arg;
+  ASSERT_OK(gloop_event_set(wk.ev));
+  /* Setting does not yield: the setter keeps running in this batch. */
+  wk.setter_tick = host_toy_seq();
+  test_log_add(&wk.log, 2);
+  return 0;
+}
+
+static int wake_bystander(void *arg) {
+  (void)arg;
+  wk.bystander_tick = host_toy_seq();
+  test_log_add(&wk.log, 3);
+  return 0;
+}
+
+static int wake_main(void *arg) {
+  gloop_nursery *n;
+  (void)arg;
+  ASSERT_OK(gloop_event_new(&wk.ev));
+  ASSERT_OK(gloop_nursery_open(&n));
+  ASSERT_OK(gloop_nursery_start(n, wake_waiter, NULL, "waiter", NULL));
+  ASSERT_OK(gloop_nursery_start(n, wake_setter, NULL, "setter", NULL));
+  ASSERT_OK(gloop_nursery_start(n, wake_bystander, NULL, "bystander", NULL));
+  int rc = gloop_nursery_close(n);
+  gloop_event_free(wk.ev);
+  return rc;
+}
+
+TEST_CASE(sched_wake_later_batch) {
+  gloop_options o;
+  memset(&wk, 0, sizeof wk);
+  gloop_options_init(&o);
+  o.tick_budget = 0;
+  ASSERT_OK(test_guest_run(wake_main, NULL, &o, 1));
+  ASSERT_OK(wk.wait_rc);
+  /* The waiter was woken in the setter's batch, but the bystander that was
+   * already in that batch ran first, and the waiter only in the next one. */
+  ASSERT_LOG(&wk.log, 2, 3, 1);
+  ASSERT_EQ_UINT(wk.bystander_tick, wk.setter_tick);
+  ASSERT_GE_UINT(wk.waiter_tick, wk.setter_tick + 1);
+  return 0;
+}
+
+/* ---- With a budget, one tick may run several batches --------------------- */
+
+static unsigned long budget_first_tick, budget_last_tick;
+
+static int budget_main(void *arg) {
+  (void)arg;
+  budget_first_tick = host_toy_seq();
+  for (int i = 0; i < 50; i++) {
+    int rc = gloop_checkpoint();
+    if (rc != 0) return rc;
+  }
+  budget_last_tick = host_toy_seq();
+  return 0;
+}
+
+TEST_CASE(sched_tick_budget) {
+  gloop_options o;
+  /* Budget 0: every checkpoint ends the tick, so 50 checkpoints take 50
+   * more ticks. */
+  gloop_options_init(&o);
+  o.tick_budget = 0;
+  ASSERT_OK(test_guest_run(budget_main, NULL, &o, 1));
+  ASSERT_EQ_UINT(budget_last_tick - budget_first_tick, 50);
+
+  /* A generous budget lets one tick run batch after batch while work
+   * remains, so the same 50 checkpoints need far fewer host callbacks. */
+  gloop_options_init(&o);
+  o.tick_budget = 5.0;
+  ASSERT_OK(test_guest_run(budget_main, NULL, &o, 1));
+  ASSERT_LT_INT(budget_last_tick - budget_first_tick, 10);
+  return 0;
+}

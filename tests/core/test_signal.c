@@ -1,0 +1,129 @@
+/* test_signal.c - cases for the opt-in Ctrl-C helper, gloop_cancel_on_sigint(). */
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
+#include "host_toy.h"
+#include "test.h"
+
+/* The disposition in place before a run takes SIGINT: it counts. */
+static volatile sig_atomic_t previous_hits;
+
+static void previous_handler(int sig) {
+  (void)sig;
+  previous_hits++;
+}
+
+static void install_previous(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = previous_handler;
+  sigemptyset(&sa.sa_mask);
+  ASSERT_EQ_INT(sigaction(SIGINT, &sa, NULL), 0);
+  previous_hits = 0;
+}
+
+/* ---- SIGINT wakes an idle run and cancels it ----------------------------- */
+
+static int sleep_rc = 12345;
+static int other_run_rc = 12345;
+
+static int other_run_main(void *arg) {
+  (void)arg;
+  other_run_rc = gloop_cancel_on_sigint();
+  return 0;
+}
+
+static void *other_thread(void *arg) {
+  (void)arg;
+  ASSERT_OK(gloop_run(other_run_main, NULL, NULL, NULL, NULL));
+  return NULL;
+}
+
+static int idle_main(void *arg) {
+  pthread_t th;
+  (void)arg;
+  ASSERT_OK(gloop_cancel_on_sigint());
+  /* Only one run in the process can own SIGINT. */
+  ASSERT_EQ_INT(pthread_create(&th, NULL, other_thread, NULL), 0);
+  ASSERT_EQ_INT(pthread_join(th, NULL), 0);
+  sleep_rc = gloop_sleep_forever();
+  return sleep_rc;
+}
+
+static int in_sleep(void *arg) {
+  (void)arg;
+  return other_run_rc != 12345;
+}
+
+static void send_sigint(void *arg) {
+  (void)arg;
+  raise(SIGINT);
+}
+
+TEST_CASE(sigint_cancels_run) {
+  ASSERT_ERR(gloop_cancel_on_sigint(), GLOOP_ENORUN);
+  install_previous();
+  host_toy_init();
+  ASSERT_OK(host_toy_start(idle_main, NULL, NULL, 1));
+  host_toy_run_until(in_sleep, NULL, 5.0);
+  /* From the host thread, while the run waits with no deadline at all. */
+  host_toy_call_later(0.010, send_sigint, NULL);
+  host_toy_run_until_done();
+  host_toy_stats s = host_toy_get_stats();
+  ASSERT_ERR(other_run_rc, GLOOP_EBUSY);
+  ASSERT_ERR(sleep_rc, GLOOP_ECANCELED);
+  ASSERT_EQ_INT(previous_hits, 0);
+  ASSERT_ERR(s.done_status, GLOOP_ECANCELED);
+  ASSERT_STR_CONTAINS(s.done_message, "SIGINT");
+  host_toy_fini();
+  /* The previous handler is back once the run has ended. */
+  raise(SIGINT);
+  ASSERT_EQ_INT(previous_hits, 1);
+  return 0;
+}
+
+/* ---- A second SIGINT gets the previous disposition ----------------------- */
+
+typedef struct second_state {
+  int hits_after_first, hits_after_second;
+  int shielded_rc;
+  int after_rc;
+} second_state;
+
+static second_state sec;
+
+static int second_main(void *arg) {
+  gloop_scope *s;
+  (void)arg;
+  ASSERT_OK(gloop_cancel_on_sigint());
+  ASSERT_OK(gloop_scope_open(INFINITY, GLOOP_SCOPE_SHIELD, &s));
+  raise(SIGINT);
+  sec.hits_after_first = previous_hits;
+  /* The cancel lands at the next tick; the shield keeps us going. */
+  sec.shielded_rc = gloop_sleep(0.002);
+  raise(SIGINT);
+  sec.hits_after_second = previous_hits;
+  ASSERT_OK(gloop_scope_close(s));
+  sec.after_rc = gloop_checkpoint();
+  return 0;
+}
+
+TEST_CASE(sigint_second_signal) {
+  gloop_options o;
+  memset(&sec, 0, sizeof sec);
+  install_previous();
+  /* One batch per tick, so the sleep below surely ends in a later tick,
+   * which is where the pending SIGINT turns into the cancel. */
+  gloop_options_init(&o);
+  o.tick_budget = 0;
+  ASSERT_OK(test_guest_run(second_main, NULL, &o, 1));
+  ASSERT_EQ_INT(sec.hits_after_first, 0);
+  ASSERT_OK(sec.shielded_rc);
+  ASSERT_EQ_INT(sec.hits_after_second, 1);
+  ASSERT_ERR(sec.after_rc, GLOOP_ECANCELED);
+  /* Restored at the end of the run. */
+  raise(SIGINT);
+  ASSERT_EQ_INT(previous_hits, 2);
+  return 0;
+}
