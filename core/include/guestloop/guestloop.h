@@ -5,6 +5,8 @@
  * Trio's guest mode, or standalone on the calling thread.
  *
  * Conventions used throughout this header:
+ *  - A NULL handle or NULL output pointer gives GLOOP_EINVAL wherever a
+ *    function returns int (query functions return 0, NaN or "" instead).
  *  - Functions returning int return 0 on success or a negative GLOOP_E* code.
  *    A call that fails never invokes the callback it was given.
  *  - "Task context" means code running inside a task of a live run. "Host
@@ -263,7 +265,10 @@ GLOOP_API int gloop_fail(int err, const char *fmt, ...)
 typedef struct gloop_nursery gloop_nursery;
 
 /* Opens a nursery owned by the current task. The nursery has its own cancel
- * scope that also covers the owner's code until close. Errors: GLOOP_ENOTTASK,
+ * scope that also covers the owner's code until close. A task that returns
+ * with nurseries or scopes still open has them cancelled and closed before it
+ * ends (its children finish first), and then ends with GLOOP_EINVAL and a
+ * message saying so, unless it had already failed. Errors: GLOOP_ENOTTASK,
  * GLOOP_ENOMEM, GLOOP_EINVAL (out NULL). Context: task. */
 GLOOP_API int gloop_nursery_open(gloop_nursery **out);
 /* Starts fn(arg) as a child task of the nursery. name may be NULL (then
@@ -395,7 +400,11 @@ GLOOP_API size_t gloop_channel_size(const gloop_channel *ch);
 /* Timers (callbacks on the host thread, outside tasks)                    */
 /* ------------------------------------------------------------------------ */
 
+/* A timer belongs to no run until it is started; each start binds it to the
+ * run live on the calling thread. Errors of every timer call on NULL:
+ * GLOOP_EINVAL. */
 typedef struct gloop_timer gloop_timer;
+/* Any thread, with or without a run. */
 GLOOP_API int gloop_timer_new(gloop_timer **out);
 /* Stops and frees. */
 GLOOP_API void gloop_timer_free(gloop_timer *timer);
