@@ -8,6 +8,18 @@
 #include "guestloop/testing.h"
 #include "internal.h"
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GLOOP_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define GLOOP_ASAN 1
+#endif
+#ifdef GLOOP_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -55,7 +67,19 @@ static int map_stack(gloop__run *run, size_t size, gloop__stack *out) {
   return 0;
 }
 
+/* Frames of a task that never returned (an abandoned run) stay poisoned in
+ * AddressSanitizer's shadow memory; a stack handed out again, or memory
+ * mapped later at the same address, would then look corrupt. */
+static void unpoison(const gloop__stack *s) {
+#ifdef GLOOP_ASAN
+  __asan_unpoison_memory_region((char *)s->base + s->guard, s->map_size - s->guard);
+#else
+  (void)s;
+#endif
+}
+
 static void unmap_stack(gloop__stack *s) {
+  unpoison(s);
 #ifdef GLOOP_HAVE_VALGRIND
   VALGRIND_STACK_DEREGISTER(s->vg_id);
 #endif
@@ -77,6 +101,7 @@ int gloop__stack_alloc(gloop__run *run, size_t size, gloop__stack *out) {
 void gloop__stack_release(gloop__run *run, gloop__stack *s) {
   if (s->base == NULL) return;
   size_t usable = s->map_size - s->guard;
+  unpoison(s);
   if (usable == run->stack_size && run->pool_len < run->pool_cap) {
     run->pool[run->pool_len++] = *s;
     s->base = NULL;
