@@ -110,12 +110,14 @@ GLOOP_API int gloop_qt_label_set_text(gloop_qt_widget *label, const char *text);
  * returns the full length in bytes, or a negative code. */
 GLOOP_API int gloop_qt_label_text(gloop_qt_widget *label, char *buf, size_t buflen);
 GLOOP_API int gloop_qt_label_set_alignment(gloop_qt_widget *label, int align);
-/* Font: point size (> 0) and bold; both start from the default font. */
+/* Font: point size (> 0) and bold, each changing only that property of the
+ * label's current font. */
 GLOOP_API int gloop_qt_label_set_point_size(gloop_qt_widget *label, int points);
 GLOOP_API int gloop_qt_label_point_size(gloop_qt_widget *label);
 GLOOP_API int gloop_qt_label_set_bold(gloop_qt_widget *label, int bold);
 GLOOP_API int gloop_qt_label_bold(gloop_qt_widget *label);
-/* Text colour as 0xRRGGBB (WindowText role, all colour groups). */
+/* Text colour as 0xRRGGBB: the WindowText role of the label's palette, in
+ * all colour groups. */
 GLOOP_API int gloop_qt_label_set_color(gloop_qt_widget *label, uint32_t rgb);
 /* Current text colour as 0xRRGGBB, or a negative code. */
 GLOOP_API long gloop_qt_label_color(gloop_qt_widget *label);
