@@ -25,8 +25,8 @@ int gloop_nursery_open(gloop_nursery **out) {
   return 0;
 }
 
-int gloop_nursery_start_ex(gloop_nursery *n, gloop_task_fn fn, void *arg, const char *name,
-                           size_t stack_size, gloop_task **out) {
+static int start_child(gloop_nursery *n, gloop_task_fn fn, void *arg, const char *name,
+                       size_t stack_size, gloop_task **out) {
   if (n == NULL || fn == NULL) return GLOOP_EINVAL;
   int rc = gloop__run_check(n->scope.run, n->scope.token);
   if (rc) return rc;
@@ -47,6 +47,16 @@ int gloop_nursery_start_ex(gloop_nursery *n, gloop_task_fn fn, void *arg, const 
   gloop__scope_attach(&n->scope, t);
   if (out) *out = t;
   return 0;
+}
+
+/* Every failure leaves a matching gloop_last_message(): the specific one
+ * set on the way (the mapping limit), or the code's own message. */
+int gloop_nursery_start_ex(gloop_nursery *n, gloop_task_fn fn, void *arg, const char *name,
+                           size_t stack_size, gloop_task **out) {
+  gloop__set_last_message("");
+  int rc = start_child(n, fn, arg, name, stack_size, out);
+  if (rc && gloop_last_message()[0] == '\0') gloop__set_last_message(gloop_strerror(rc));
+  return rc;
 }
 
 int gloop_nursery_start(gloop_nursery *n, gloop_task_fn fn, void *arg, const char *name,

@@ -463,7 +463,8 @@ static void hand_to_helper(gloop__run *run) {
   pthread_mutex_unlock(&run->hmu);
 }
 
-static void finish(gloop__run *run) {
+/* Ends the run and returns its final status (also given to done_cb). */
+static int finish(gloop__run *run) {
   run->finished = 1;
   /* Posts accepted before the end still run, in host context. */
   gloop__entryq_close(run, 1);
@@ -484,6 +485,7 @@ static void finish(gloop__run *run) {
   destroy_run(run);
   /* The run is gone before done_cb runs, so done_cb may start a new one. */
   if (done) done(&outcome, host_data);
+  return outcome.status;
 }
 
 static void guest_tick(void *arg) {
@@ -566,7 +568,5 @@ int gloop_run(gloop_task_fn entry, void *arg, const gloop_options *opts, gloop_d
     if (r == TICK_DONE) break;
     if (r == TICK_IDLE) woken = wait_events(run, run->idle_wait);
   }
-  int status = run->status;
-  finish(run);
-  return status;
+  return finish(run);
 }

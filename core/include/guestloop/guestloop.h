@@ -35,7 +35,7 @@ extern "C" {
 /* Errors                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* The one error table: name, value, message. OS-level conditions use the
+/** The one error table: name, value, message. OS-level conditions use the
  * negated errno value, so GLOOP_EBADF == -EBADF on Linux; library conditions
  * use values below -4000. gloop_strerror() and gloop_err_name() are generated
  * from this table, and so is docs/errors.md. */
@@ -72,11 +72,11 @@ enum {
   GLOOP__ERR_END = 0
 };
 
-/* A short English message for an error code; never NULL. 0 gives "success",
+/** A short English message for an error code; never NULL. 0 gives "success",
  * other negated errno values the C library's message, anything else
  * "unknown error". Any thread. */
 GLOOP_API const char *gloop_strerror(int err);
-/* The code's name without the GLOOP_ prefix ("ECANCELED"); "OK" for 0 and
+/** The code's name without the GLOOP_ prefix ("ECANCELED"); "OK" for 0 and
  * "UNKNOWN" for other codes outside the table. Any thread. */
 GLOOP_API const char *gloop_err_name(int err);
 
@@ -84,52 +84,52 @@ GLOOP_API const char *gloop_err_name(int err);
 /* Guest runs                                                               */
 /* ------------------------------------------------------------------------ */
 
-typedef int (*gloop_task_fn)(void *arg); /* 0 = success, <0 = GLOOP_E* or user error */
+typedef int (*gloop_task_fn)(void *arg); /**< 0 = success, <0 = GLOOP_E* or user error */
 typedef void (*gloop_callback_fn)(void *arg);
 typedef void (*gloop_post_fn)(gloop_callback_fn fn, void *fn_arg, void *host_data);
 typedef struct gloop_outcome {
-  int status;          /* the main task's return value, or the error that ended the run */
-  const char *message; /* never NULL; valid only during the done callback */
+  int status;          /**< the main task's return value, or the error that ended the run */
+  const char *message; /**< never NULL; valid only during the done callback */
 } gloop_outcome;
 typedef void (*gloop_done_fn)(const gloop_outcome *outcome, void *host_data);
 
-/* Lua-style allocator: realloc(ptr, size); size 0 frees and returns NULL. */
+/** Lua-style allocator: realloc(ptr, size); size 0 frees and returns NULL. */
 typedef void *(*gloop_realloc_fn)(void *ud, void *ptr, size_t size);
 
 typedef struct gloop_clock gloop_clock;
 
-/* Options for gloop_start_guest_run_ex() and gloop_run(). Always fill with
+/** Options for gloop_start_guest_run_ex() and gloop_run(). Always fill with
  * gloop_options_init() first: fields added later get their defaults there. */
 typedef struct gloop_options {
-  /* Optional cheaper post used only from the host thread, for busy ticks.
+  /** Optional cheaper post used only from the host thread, for busy ticks.
    * When given, run_sync_soon_threadsafe is called only from the helper
    * thread. NULL: the threadsafe post is used for everything. */
   gloop_post_fn run_sync_soon_not_threadsafe;
-  /* The clock; NULL = the system monotonic clock. A mock clock may serve one
+  /** The clock; NULL = the system monotonic clock. A mock clock may serve one
    * live run at a time. The clock must outlive the run. */
   gloop_clock *clock;
-  /* Default task stack size in bytes, rounded up to whole pages; 0 = the
+  /** Default task stack size in bytes, rounded up to whole pages; 0 = the
    * default, GLOOP_DEFAULT_STACK_SIZE. Accepted range is
    * [GLOOP_MIN_STACK_SIZE, GLOOP_MAX_STACK_SIZE], else GLOOP_ESTACKSIZE. */
   size_t stack_size;
-  /* 1 (default): a PROT_NONE guard page below each stack; an overflow prints
+  /** 1 (default): a PROT_NONE guard page below each stack; an overflow prints
    * the task's name and aborts. 0: no guard page (cheaper, lets a process hold
    * far more tasks, but an overflow corrupts memory silently). */
   int guard_pages;
-  /* Allocator for all loop memory except stacks; NULL = realloc/free. */
+  /** Allocator for all loop memory except stacks; NULL = realloc/free. */
   gloop_realloc_fn realloc_fn;
   void *realloc_ud;
-  /* Upper bound on stacks kept for reuse after tasks end; 0 = default (1024). */
+  /** Upper bound on stacks kept for reuse after tasks end; 0 = default (1024). */
   size_t stack_cache;
-  /* Seconds a tick may keep running batches while work remains before it
+  /** Seconds a tick may keep running batches while work remains before it
    * hands control back to the host. 0 = exactly one batch per tick. Default
    * GLOOP_DEFAULT_TICK_BUDGET (1 ms). */
   double tick_budget;
-  /* Name of the main task; NULL = "main". Copied. */
+  /** Name of the main task; NULL = "main". Copied. */
   const char *main_name;
-  /* Worker threads for gloop_to_thread(); 0 = default (16). */
+  /** Worker threads for gloop_to_thread(); 0 = default (16). */
   unsigned max_threads;
-  /* Seconds an idle worker waits for a job before it exits; 0 = default (10). */
+  /** Seconds an idle worker waits for a job before it exits; 0 = default (10). */
   double thread_idle_timeout;
 } gloop_options;
 
@@ -138,10 +138,10 @@ typedef struct gloop_options {
 #define GLOOP_MAX_STACK_SIZE ((size_t)1024 * 1024 * 1024)
 #define GLOOP_DEFAULT_TICK_BUDGET 0.001
 
-/* Fills *opts with defaults. Any thread. */
+/** Fills *opts with defaults. Any thread. */
 GLOOP_API void gloop_options_init(gloop_options *opts);
 
-/* Starts a guest run of entry(arg) as the main task on the calling (host)
+/** Starts a guest run of entry(arg) as the main task on the calling (host)
  * thread and returns after synchronous set-up: the run is live at once
  * (gloop_now(), host-side spawning), the main task has not run yet, and the
  * first tick has been posted. Later, done_cb(outcome, host_data) runs exactly
@@ -155,13 +155,13 @@ GLOOP_API int gloop_start_guest_run(gloop_task_fn entry, void *arg,
                                     gloop_post_fn run_sync_soon_threadsafe,
                                     gloop_done_fn done_cb, void *host_data);
 
-/* As gloop_start_guest_run() with options (NULL = defaults). */
+/** As gloop_start_guest_run() with options (NULL = defaults). */
 GLOOP_API int gloop_start_guest_run_ex(gloop_task_fn entry, void *arg,
                                        gloop_post_fn run_sync_soon_threadsafe,
                                        gloop_done_fn done_cb, void *host_data,
                                        const gloop_options *opts);
 
-/* Runs entry(arg) as the main task on the calling thread until every task has
+/** Runs entry(arg) as the main task on the calling thread until every task has
  * ended (like trio.run) and returns the main task's status, or a negative
  * code if the run could not start (GLOOP_EINVAL, GLOOP_ERUNNING, GLOOP_ENOMEM,
  * GLOOP_ESTACKSIZE). done_cb, if not NULL, receives the outcome (with its
@@ -170,7 +170,7 @@ GLOOP_API int gloop_start_guest_run_ex(gloop_task_fn entry, void *arg,
 GLOOP_API int gloop_run(gloop_task_fn entry, void *arg, const gloop_options *opts,
                         gloop_done_fn done_cb, void *host_data);
 
-/* Abandons the live run on this thread at once, as a host that goes away
+/** Abandons the live run on this thread at once, as a host that goes away
  * early must: tasks do not resume, their cleanup code does not run, all their
  * stacks and loop memory are freed, the helper thread is joined, done_cb is
  * not called, and ticks already posted become no-ops. Objects (events,
@@ -179,13 +179,13 @@ GLOOP_API int gloop_run(gloop_task_fn entry, void *arg, const gloop_options *opt
  * GLOOP_EBUSY (called from inside a task or a tick). Context: host thread. */
 GLOOP_API int gloop_abandon_run(void);
 
-/* Cancels the main task's outermost cancel scope, so the main task and every
+/** Cancels the main task's outermost cancel scope, so the main task and every
  * task below it see GLOOP_ECANCELED at their next unshielded checkpoint and
  * the run winds down. Idempotent. Errors: GLOOP_ENORUN. Context: host thread
  * or task context. */
 GLOOP_API int gloop_cancel_run(void);
 
-/* Opt-in Ctrl-C handling: installs a SIGINT handler for the life of the live
+/** Opt-in Ctrl-C handling: installs a SIGINT handler for the life of the live
  * run that turns the first SIGINT into gloop_cancel_run(), delivered at the
  * main task's next checkpoint, so the program can shut down cleanly; the
  * outcome's message then says so. A second SIGINT before the run ends gets
@@ -196,10 +196,10 @@ GLOOP_API int gloop_cancel_run(void);
  * or task context of the run. */
 GLOOP_API int gloop_cancel_on_sigint(void);
 
-/* 1 if a run is live on the calling thread, else 0. Any thread. */
+/** 1 if a run is live on the calling thread, else 0. Any thread. */
 GLOOP_API int gloop_in_run(void);
 
-/* Current time of the live run's clock, in seconds. NaN if no run is live on
+/** Current time of the live run's clock, in seconds. NaN if no run is live on
  * this thread. Context: task or host context. */
 GLOOP_API double gloop_now(void);
 
@@ -207,7 +207,7 @@ GLOOP_API double gloop_now(void);
 /* Clocks                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* A mock clock starting at `start` seconds that only moves when told to or by
+/** A mock clock starting at `start` seconds that only moves when told to or by
  * autojump: with autojump_threshold >= 0, when every task has been blocked
  * for that many real seconds, the clock jumps to the next deadline (0 = jump
  * as soon as the run is idle; this makes a 120 s sleep instant). Use
@@ -215,15 +215,15 @@ GLOOP_API double gloop_now(void);
  * threshold other than INFINITY, NaN start), GLOOP_ENOMEM. Any thread. */
 GLOOP_API int gloop_mock_clock_new(double start, double autojump_threshold,
                                    gloop_clock **out);
-/* Moves a mock clock forward by `seconds` (>= 0) and wakes its run so due
+/** Moves a mock clock forward by `seconds` (>= 0) and wakes its run so due
  * timers fire. Errors: GLOOP_EINVAL (negative/NaN, or not a mock clock).
  * Context: the host thread of the run using it, or any thread if unused. */
 GLOOP_API int gloop_mock_clock_jump(gloop_clock *clock, double seconds);
-/* Changes the autojump threshold; wakes the run using the clock. */
+/** Changes the autojump threshold; wakes the run using the clock. */
 GLOOP_API int gloop_mock_clock_set_autojump(gloop_clock *clock, double threshold);
-/* Reads a clock (mock or system). */
+/** Reads a clock (mock or system). */
 GLOOP_API double gloop_clock_now(const gloop_clock *clock);
-/* Frees a clock not in use by a live run (GLOOP_EBUSY otherwise). */
+/** Frees a clock not in use by a live run (GLOOP_EBUSY otherwise). */
 GLOOP_API int gloop_clock_free(gloop_clock *clock);
 
 /* ------------------------------------------------------------------------ */
@@ -232,23 +232,23 @@ GLOOP_API int gloop_clock_free(gloop_clock *clock);
 
 typedef struct gloop_task gloop_task;
 
-/* Sleeps for `seconds` (>= 0; 0 is a checkpoint). Returns 0, or
+/** Sleeps for `seconds` (>= 0; 0 is a checkpoint). Returns 0, or
  * GLOOP_ECANCELED if an enclosing scope is cancelled, or GLOOP_EINVAL for a
  * negative or NaN duration. Context: task. */
 GLOOP_API int gloop_sleep(double seconds);
-/* Sleeps until the clock reads `deadline` (a past deadline is a checkpoint).
+/** Sleeps until the clock reads `deadline` (a past deadline is a checkpoint).
  * Errors as gloop_sleep(). Context: task. */
 GLOOP_API int gloop_sleep_until(double deadline);
-/* Sleeps until cancelled; always returns GLOOP_ECANCELED (or ENOTTASK). */
+/** Sleeps until cancelled; always returns GLOOP_ECANCELED (or ENOTTASK). */
 GLOOP_API int gloop_sleep_forever(void);
-/* A checkpoint: yields to the other ready tasks, then returns 0, or
+/** A checkpoint: yields to the other ready tasks, then returns 0, or
  * GLOOP_ECANCELED if an enclosing scope is cancelled. Context: task. */
 GLOOP_API int gloop_checkpoint(void);
-/* The running task, or NULL outside task context. */
+/** The running task, or NULL outside task context. */
 GLOOP_API gloop_task *gloop_current_task(void);
-/* A task's name (never NULL). The handle is valid until the task ends. */
+/** A task's name (never NULL). The handle is valid until the task ends. */
 GLOOP_API const char *gloop_task_name(const gloop_task *task);
-/* Records a message for the error this task is about to return, and returns
+/** Records a message for the error this task is about to return, and returns
  * `err` so a task can write `return gloop_fail(GLOOP_EINVAL, "bad %s", x);`.
  * The message is shown by the nursery/outcome that reports the failure.
  * Context: task (elsewhere it only returns err). */
@@ -264,14 +264,14 @@ GLOOP_API int gloop_fail(int err, const char *fmt, ...)
 
 typedef struct gloop_nursery gloop_nursery;
 
-/* Opens a nursery owned by the current task. The nursery has its own cancel
+/** Opens a nursery owned by the current task. The nursery has its own cancel
  * scope that also covers the owner's code until close. A task that returns
  * with nurseries or scopes still open has them cancelled and closed before it
  * ends (its children finish first), and then ends with GLOOP_EINVAL and a
  * message saying so, unless it had already failed. Errors: GLOOP_ENOTTASK,
  * GLOOP_ENOMEM, GLOOP_EINVAL (out NULL). Context: task. */
 GLOOP_API int gloop_nursery_open(gloop_nursery **out);
-/* Starts fn(arg) as a child task of the nursery. name may be NULL (then
+/** Starts fn(arg) as a child task of the nursery. name may be NULL (then
  * "task-N"); it is copied (first 31 bytes). If out is not NULL it receives
  * the task handle, valid until the task ends. The child runs in a later
  * batch. A closing nursery (its owner waits in gloop_nursery_close()) still
@@ -284,19 +284,19 @@ GLOOP_API int gloop_nursery_open(gloop_nursery **out);
  * guard_pages option), GLOOP_ENORUN, GLOOP_EWRONGTHREAD. Context: task, or host context (wakes the guest). */
 GLOOP_API int gloop_nursery_start(gloop_nursery *nursery, gloop_task_fn fn, void *arg,
                                   const char *name, gloop_task **out);
-/* As gloop_nursery_start() with an explicit stack size (0 = run default). */
+/** As gloop_nursery_start() with an explicit stack size (0 = run default). */
 GLOOP_API int gloop_nursery_start_ex(gloop_nursery *nursery, gloop_task_fn fn, void *arg,
                                      const char *name, size_t stack_size,
                                      gloop_task **out);
-/* Cancels every task in the nursery (and the owner's code inside it). */
+/** Cancels every task in the nursery (and the owner's code inside it). */
 GLOOP_API int gloop_nursery_cancel(gloop_nursery *nursery);
-/* Waits for every child to end, then frees the nursery. Returns 0, or the
+/** Waits for every child to end, then frees the nursery. Returns 0, or the
  * status of the first child that failed (its siblings were cancelled when it
  * failed; its message is available from gloop_last_message()). Not itself cancellable: when the enclosing scope is
  * cancelled, the children are cancelled and close still waits for them.
  * Errors: GLOOP_EINVAL (NULL, or not the owning task). Context: the owner task. */
 GLOOP_API int gloop_nursery_close(gloop_nursery *nursery);
-/* The message that goes with the last failure the calling thread received
+/** The message that goes with the last failure the calling thread received
  * from gloop_nursery_close(), gloop_nursery_start() or gloop_scope_close();
  * "" if none. Any thread; valid until the next such call on this thread. */
 GLOOP_API const char *gloop_last_message(void);
@@ -308,33 +308,33 @@ GLOOP_API const char *gloop_last_message(void);
 typedef struct gloop_scope gloop_scope;
 
 enum {
-  GLOOP_SCOPE_SHIELD = 1,    /* cancellation from outside does not reach inside */
+  GLOOP_SCOPE_SHIELD = 1,    /**< cancellation from outside does not reach inside */
   GLOOP_SCOPE_FAIL = 2       /* close returns GLOOP_ETIMEDOUT if the deadline fired */
 };
 
-/* Opens a cancel scope in the current task with an absolute deadline
+/** Opens a cancel scope in the current task with an absolute deadline
  * (INFINITY = none) and GLOOP_SCOPE_* flags. Scopes nest and close in reverse
  * order. Errors: GLOOP_ENOTTASK, GLOOP_EINVAL (NaN deadline, bad flags, NULL
  * out), GLOOP_ENOMEM. Context: task. */
 GLOOP_API int gloop_scope_open(double deadline, int flags, gloop_scope **out);
-/* Trio's move_on_after / fail_after: a scope with deadline now + seconds. */
+/** Trio's move_on_after / fail_after: a scope with deadline now + seconds. */
 GLOOP_API int gloop_move_on_after(double seconds, gloop_scope **out);
 GLOOP_API int gloop_fail_after(double seconds, gloop_scope **out);
-/* Closes and frees the innermost scope of the current task. Returns 0, or
+/** Closes and frees the innermost scope of the current task. Returns 0, or
  * GLOOP_ETIMEDOUT for a GLOOP_SCOPE_FAIL scope whose deadline fired.
  * Errors: GLOOP_EINVAL (not the innermost open scope of this task). */
 GLOOP_API int gloop_scope_close(gloop_scope *scope);
-/* Cancels the scope: blocked calls inside return GLOOP_ECANCELED now, later
+/** Cancels the scope: blocked calls inside return GLOOP_ECANCELED now, later
  * ones at once, until the scope closes. Context: task or host. */
 GLOOP_API int gloop_scope_cancel(gloop_scope *scope);
-/* Moves the deadline (earlier or later; INFINITY = none). Context: task or host. */
+/** Moves the deadline (earlier or later; INFINITY = none). Context: task or host. */
 GLOOP_API int gloop_scope_set_deadline(gloop_scope *scope, double deadline);
 GLOOP_API double gloop_scope_deadline(const gloop_scope *scope);
-/* Turns the shield on or off. Context: task or host. */
+/** Turns the shield on or off. Context: task or host. */
 GLOOP_API int gloop_scope_set_shield(gloop_scope *scope, int shield);
-/* 1 if the scope has been cancelled (by call or deadline). */
+/** 1 if the scope has been cancelled (by call or deadline). */
 GLOOP_API int gloop_scope_cancel_called(const gloop_scope *scope);
-/* 1 if a blocking call inside the scope returned GLOOP_ECANCELED because of
+/** 1 if a blocking call inside the scope returned GLOOP_ECANCELED because of
  * this scope (Trio's cancelled_caught). */
 GLOOP_API int gloop_scope_cancelled_caught(const gloop_scope *scope);
 
@@ -349,48 +349,48 @@ GLOOP_API int gloop_scope_cancelled_caught(const gloop_scope *scope);
 typedef struct gloop_event gloop_event;
 GLOOP_API int gloop_event_new(gloop_event **out);
 GLOOP_API void gloop_event_free(gloop_event *ev);
-/* Sets the event and wakes every waiter. Idempotent. Task or host context. */
+/** Sets the event and wakes every waiter. Idempotent. Task or host context. */
 GLOOP_API int gloop_event_set(gloop_event *ev);
 GLOOP_API int gloop_event_is_set(const gloop_event *ev);
-/* Waits until set: 0, GLOOP_ECANCELED, GLOOP_EDESTROYED. Task context. */
+/** Waits until set: 0, GLOOP_ECANCELED, GLOOP_EDESTROYED. Task context. */
 GLOOP_API int gloop_event_wait(gloop_event *ev);
 
 typedef struct gloop_semaphore gloop_semaphore;
-/* initial >= 0; max_value 0 = unbounded, else releasing past it gives GLOOP_EBUSY. */
+/** initial >= 0; max_value 0 = unbounded, else releasing past it gives GLOOP_EBUSY. */
 GLOOP_API int gloop_semaphore_new(unsigned initial, unsigned max_value, gloop_semaphore **out);
 GLOOP_API void gloop_semaphore_free(gloop_semaphore *sem);
-/* Takes one unit, waiting FIFO if none: 0, GLOOP_ECANCELED, GLOOP_EDESTROYED. Task. */
+/** Takes one unit, waiting FIFO if none: 0, GLOOP_ECANCELED, GLOOP_EDESTROYED. Task. */
 GLOOP_API int gloop_semaphore_acquire(gloop_semaphore *sem);
-/* Gives one unit back (wakes the first waiter). Task or host context. */
+/** Gives one unit back (wakes the first waiter). Task or host context. */
 GLOOP_API int gloop_semaphore_release(gloop_semaphore *sem);
 GLOOP_API unsigned gloop_semaphore_value(const gloop_semaphore *sem);
 
 typedef struct gloop_lock gloop_lock;
 GLOOP_API int gloop_lock_new(gloop_lock **out);
 GLOOP_API void gloop_lock_free(gloop_lock *lock);
-/* FIFO fair: 0, GLOOP_ECANCELED, GLOOP_EDESTROYED, GLOOP_EBUSY if the
+/** FIFO fair: 0, GLOOP_ECANCELED, GLOOP_EDESTROYED, GLOOP_EBUSY if the
  * calling task already holds it. Task context. */
 GLOOP_API int gloop_lock_acquire(gloop_lock *lock);
-/* Hands the lock to the first waiter. GLOOP_EPERM unless the calling task
+/** Hands the lock to the first waiter. GLOOP_EPERM unless the calling task
  * holds it; GLOOP_ENOTTASK outside a task. Task context. */
 GLOOP_API int gloop_lock_release(gloop_lock *lock);
 
 typedef struct gloop_channel gloop_channel;
-/* A bounded FIFO of elements of elem_size bytes (> 0), copied in and out.
+/** A bounded FIFO of elements of elem_size bytes (> 0), copied in and out.
  * capacity 0 makes every send wait for a receiver (rendezvous). */
 GLOOP_API int gloop_channel_new(size_t capacity, size_t elem_size, gloop_channel **out);
 GLOOP_API void gloop_channel_free(gloop_channel *ch);
-/* Sends a copy of *elem, waiting while full: 0, GLOOP_ECLOSED (closed, also
+/** Sends a copy of *elem, waiting while full: 0, GLOOP_ECLOSED (closed, also
  * while waiting), GLOOP_ECANCELED, GLOOP_EDESTROYED. Task context. */
 GLOOP_API int gloop_channel_send(gloop_channel *ch, const void *elem);
-/* Non-blocking send: GLOOP_EAGAIN when full. Task or host context. */
+/** Non-blocking send: GLOOP_EAGAIN when full. Task or host context. */
 GLOOP_API int gloop_channel_try_send(gloop_channel *ch, const void *elem);
-/* Receives into *elem, waiting while empty: 0, GLOOP_EENDOFCHANNEL (closed
+/** Receives into *elem, waiting while empty: 0, GLOOP_EENDOFCHANNEL (closed
  * and drained), GLOOP_ECANCELED, GLOOP_EDESTROYED. Task context. */
 GLOOP_API int gloop_channel_receive(gloop_channel *ch, void *elem);
-/* Non-blocking receive: GLOOP_EAGAIN when empty. Task or host context. */
+/** Non-blocking receive: GLOOP_EAGAIN when empty. Task or host context. */
 GLOOP_API int gloop_channel_try_receive(gloop_channel *ch, void *elem);
-/* Closes the channel: waiting senders get GLOOP_ECLOSED; receivers drain what
+/** Closes the channel: waiting senders get GLOOP_ECLOSED; receivers drain what
  * is buffered, then get GLOOP_EENDOFCHANNEL. A second close gives
  * GLOOP_ECLOSED. Task or host context. */
 GLOOP_API int gloop_channel_close(gloop_channel *ch);
@@ -400,21 +400,21 @@ GLOOP_API size_t gloop_channel_size(const gloop_channel *ch);
 /* Timers (callbacks on the host thread, outside tasks)                    */
 /* ------------------------------------------------------------------------ */
 
-/* A timer belongs to no run until it is started; each start binds it to the
+/** A timer belongs to no run until it is started; each start binds it to the
  * run live on the calling thread. Errors of every timer call on NULL:
  * GLOOP_EINVAL. */
 typedef struct gloop_timer gloop_timer;
-/* Any thread, with or without a run. */
+/** Any thread, with or without a run. */
 GLOOP_API int gloop_timer_new(gloop_timer **out);
-/* Stops and frees. */
+/** Stops and frees. */
 GLOOP_API void gloop_timer_free(gloop_timer *timer);
-/* (Re)arms the timer to call cb(data) once, `delay` seconds from now, during
+/** (Re)arms the timer to call cb(data) once, `delay` seconds from now, during
  * a tick, on the host thread, outside any task. Timers with equal deadlines
  * fire in the order they were started. Errors: GLOOP_EINVAL (NULL, negative or
  * NaN delay), GLOOP_ENORUN. Task or host context. */
 GLOOP_API int gloop_timer_start(gloop_timer *timer, double delay,
                                 gloop_callback_fn cb, void *data);
-/* Stops the timer if armed; 0 either way. */
+/** Stops the timer if armed; 0 either way. */
 GLOOP_API int gloop_timer_stop(gloop_timer *timer);
 GLOOP_API int gloop_timer_active(const gloop_timer *timer);
 
@@ -428,7 +428,7 @@ GLOOP_API int gloop_timer_active(const gloop_timer *timer);
  * an fd. Before closing an fd that tasks may be waiting on, call
  * gloop_notify_closing(). */
 
-/* Waits until fd is readable / writable (or has an error or hang-up
+/** Waits until fd is readable / writable (or has an error or hang-up
  * pending). Returns 0, GLOOP_ECANCELED, GLOOP_EBADF (not an open fd),
  * GLOOP_EPERM (an fd epoll cannot watch, such as a regular file),
  * GLOOP_EBUSYWAIT (another task already waits for that direction),
@@ -436,7 +436,7 @@ GLOOP_API int gloop_timer_active(const gloop_timer *timer);
  * GLOOP_EINVAL (negative fd), GLOOP_ENOMEM. Context: task. */
 GLOOP_API int gloop_wait_readable(int fd);
 GLOOP_API int gloop_wait_writable(int fd);
-/* Wakes the tasks waiting on fd with GLOOP_ECLOSING and forgets the fd, so
+/** Wakes the tasks waiting on fd with GLOOP_ECLOSING and forgets the fd, so
  * it can be closed safely. 0 even if nobody waits. Errors: GLOOP_EINVAL
  * (negative fd), GLOOP_ENORUN, GLOOP_EWRONGTHREAD. Context: task or host. */
 GLOOP_API int gloop_notify_closing(int fd);
@@ -447,17 +447,17 @@ GLOOP_API int gloop_notify_closing(int fd);
  * GLOOP_ECONNRESET, ...), plus GLOOP_ECANCELED and the wait errors above.
  * Context: task. */
 
-/* Reads at most len bytes: returns the count, 0 at end of file, or < 0. */
+/** Reads at most len bytes: returns the count, 0 at end of file, or < 0. */
 GLOOP_API long gloop_read_some(int fd, void *buf, size_t len);
-/* Writes all len bytes, across short writes: 0 or < 0. *written (if not
+/** Writes all len bytes, across short writes: 0 or < 0. *written (if not
  * NULL) receives the bytes written even on error. Never raises SIGPIPE on
  * sockets (a closed peer gives GLOOP_EPIPE). */
 GLOOP_API int gloop_write_all(int fd, const void *buf, size_t len, size_t *written);
-/* Accepts a connection: returns the new fd (non-blocking, close-on-exec),
+/** Accepts a connection: returns the new fd (non-blocking, close-on-exec),
  * or < 0 (GLOOP_EMFILE when out of fds: the listener stays usable). */
 struct sockaddr;
 GLOOP_API int gloop_accept(int listen_fd, struct sockaddr *addr, unsigned *addrlen);
-/* Connects fd: 0 or < 0 (GLOOP_ECONNREFUSED, ...); a timeout is a cancel
+/** Connects fd: 0 or < 0 (GLOOP_ECONNREFUSED, ...); a timeout is a cancel
  * scope around the call. */
 GLOOP_API int gloop_connect(int fd, const struct sockaddr *addr, unsigned addrlen);
 
@@ -465,30 +465,30 @@ GLOOP_API int gloop_connect(int fd, const struct sockaddr *addr, unsigned addrle
 /* Threads                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* A token lets any thread reach a live run. It stays valid to use (and must
+/** A token lets any thread reach a live run. It stays valid to use (and must
  * be freed) after the run ends; calls then return GLOOP_ENORUN. */
 typedef struct gloop_token gloop_token;
 typedef void *(*gloop_work_fn)(void *arg);
 
-/* A new token for the run live on this thread. Errors: GLOOP_EINVAL,
+/** A new token for the run live on this thread. Errors: GLOOP_EINVAL,
  * GLOOP_ENORUN, GLOOP_ENOMEM. Context: task or host. */
 GLOOP_API int gloop_token_new(gloop_token **out);
-/* Any thread. */
+/** Any thread. */
 GLOOP_API void gloop_token_free(gloop_token *token);
-/* Schedules fn(data) to run on the host thread, between batches, in host
+/** Schedules fn(data) to run on the host thread, between batches, in host
  * context. Posts are never lost: once this returns 0, fn runs exactly once,
  * before the run's done callback at the latest. Posts from one thread run
  * in the order they were made; a burst wakes an idle run once. Errors:
  * GLOOP_EINVAL, GLOOP_ENORUN (the run has ended: fn is not called),
  * GLOOP_ENOMEM. Any thread. */
 GLOOP_API int gloop_token_post(gloop_token *token, gloop_callback_fn fn, void *data);
-/* Starts fn(arg) as a system task of the run, from any thread: system tasks
+/** Starts fn(arg) as a system task of the run, from any thread: system tasks
  * live beside the main task, are cancelled when the main task ends, and a
  * failing one cancels the main task and becomes the run's outcome (if the
  * main task succeeded). Errors: as gloop_token_post. Any thread. */
 GLOOP_API int gloop_token_start(gloop_token *token, gloop_task_fn fn, void *arg,
                                 const char *name);
-/* Runs fn(arg) on the host thread (as gloop_token_post) and waits for it to
+/** Runs fn(arg) on the host thread (as gloop_token_post) and waits for it to
  * return; *result (if not NULL) receives its value. Trio's
  * from_thread.run_sync. Errors: GLOOP_ENORUN, GLOOP_ENOMEM, GLOOP_EBUSY
  * (called on the run's own host thread, where it would deadlock). Any
@@ -496,11 +496,11 @@ GLOOP_API int gloop_token_start(gloop_token *token, gloop_task_fn fn, void *arg,
 GLOOP_API int gloop_token_call(gloop_token *token, gloop_work_fn fn, void *arg, void **result);
 
 enum {
-  /* On cancellation the task stops waiting at once with GLOOP_ECANCELED; the
+  /** On cancellation the task stops waiting at once with GLOOP_ECANCELED; the
    * function keeps running on its worker and its result is discarded. */
   GLOOP_THREAD_ABANDON_ON_CANCEL = 1
 };
-/* Runs fn(arg) on a worker of the run's thread pool and waits for its
+/** Runs fn(arg) on a worker of the run's thread pool and waits for its
  * return value (*result, if not NULL). Without
  * GLOOP_THREAD_ABANDON_ON_CANCEL, cancellation is noticed only after fn
  * returns (the result is then still stored, and GLOOP_ECANCELED returned).
@@ -515,7 +515,7 @@ GLOOP_API int gloop_to_thread(gloop_work_fn fn, void *arg, int flags, void **res
 /* Version                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* GLOOP_VERSION_HEX of the library actually loaded. Any thread. */
+/** GLOOP_VERSION_HEX of the library actually loaded. Any thread. */
 GLOOP_API unsigned gloop_version(void);
 GLOOP_API const char *gloop_version_string(void);
 

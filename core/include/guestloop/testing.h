@@ -15,18 +15,18 @@ extern "C" {
 #endif
 
 enum {
-  GLOOP_FAULT_MEMORY = 1, /* heap allocations (also through a custom allocator) */
-  GLOOP_FAULT_STACK = 2,  /* task stack mappings */
-  GLOOP_FAULT_THREAD = 4, /* helper and worker thread creation */
-  GLOOP_FAULT_FD = 8,     /* eventfd / epoll creation */
+  GLOOP_FAULT_MEMORY = 1, /**< heap allocations (also through a custom allocator) */
+  GLOOP_FAULT_STACK = 2,  /**< task stack mappings */
+  GLOOP_FAULT_THREAD = 4, /**< helper and worker thread creation */
+  GLOOP_FAULT_FD = 8,     /**< eventfd / epoll creation */
   GLOOP_FAULT_ALL = 15
 };
 
-/* From now on, counts the acquisitions of the given kinds, and makes the one
+/** From now on, counts the acquisitions of the given kinds, and makes the one
  * numbered `n` (0 = the next) fail; with `persistent`, every later one fails
  * too. n < 0 turns injection off. Any thread. */
 GLOOP_API void gloop_fault_inject(long n, int kinds, int persistent);
-/* How many acquisitions of the armed kinds were counted since the last
+/** How many acquisitions of the armed kinds were counted since the last
  * gloop_fault_inject() call: run a scenario once with n = LONG_MAX to learn
  * how many N values to try. Any thread. */
 GLOOP_API long gloop_fault_count(void);

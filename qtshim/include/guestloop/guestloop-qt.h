@@ -28,28 +28,28 @@ typedef struct gloop_qt_layout gloop_qt_layout;
 
 /* ---- Application and the guest run ------------------------------------ */
 
-/* Creates the QApplication (argc/argv are kept by reference, as Qt requires)
+/** Creates the QApplication (argc/argv are kept by reference, as Qt requires)
  * and the re-entry receiver. Errors: GLOOP_EINVAL, GLOOP_EBUSY (an application
  * exists already), GLOOP_EINTERNAL (no custom event type left). */
 GLOOP_API int gloop_qt_app_new(int *argc, char **argv, gloop_qt_app **out);
-/* Runs the Qt event loop; returns its exit code. If a guest run is live when
+/** Runs the Qt event loop; returns its exit code. If a guest run is live when
  * the application is asked to quit (last window closed, quit(), a window
  * closed with gloop_qt_widget_close()), the run's main task is cancelled and
  * the application exits only after done_cb has run. */
 GLOOP_API int gloop_qt_app_exec(gloop_qt_app *app);
-/* Asks the application to quit, as QCoreApplication::quit() does. */
+/** Asks the application to quit, as QCoreApplication::quit() does. */
 GLOOP_API void gloop_qt_app_quit(gloop_qt_app *app);
-/* Destroys the application. A run still live is abandoned with a warning. */
+/** Destroys the application. A run still live is abandoned with a warning. */
 GLOOP_API void gloop_qt_app_free(gloop_qt_app *app);
 
-/* The two host hooks of guest mode for Qt, for C++ programs that call
+/** The two host hooks of guest mode for Qt, for C++ programs that call
  * gloop_start_guest_run() themselves. host_data is ignored (pass NULL).
  * An application must exist. gloop_qt_post is callable from any thread;
  * gloop_qt_post_not_threadsafe only from the GUI thread. */
 GLOOP_API void gloop_qt_post(gloop_callback_fn fn, void *fn_arg, void *host_data);
 GLOOP_API void gloop_qt_post_not_threadsafe(gloop_callback_fn fn, void *fn_arg, void *host_data);
 
-/* AsyncHelper: starts a guest run of entry(arg) in Qt's loop, with the Qt
+/** AsyncHelper: starts a guest run of entry(arg) in Qt's loop, with the Qt
  * hooks and the quit life cycle above. done_cb(outcome, data) runs once when
  * the run ends; done_cb NULL prints a failed outcome to stderr as
  * "guestloop: main task failed: <message> (<NAME>)". opts may be NULL.
@@ -57,7 +57,7 @@ GLOOP_API void gloop_qt_post_not_threadsafe(gloop_callback_fn fn, void *fn_arg, 
  * gloop_start_guest_run_ex(). Host context. */
 GLOOP_API int gloop_qt_start(gloop_task_fn entry, void *arg, gloop_done_fn done_cb,
                              void *data, const gloop_options *opts);
-/* As gloop_qt_start(), each time `sender` emits `signal` (a signature such as
+/** As gloop_qt_start(), each time `sender` emits `signal` (a signature such as
  * "clicked()" or "clicked(bool)"). A start refused because a run is live is
  * reported on stderr. Errors: GLOOP_EINVAL (no such signal). */
 GLOOP_API int gloop_qt_start_on_signal(gloop_qt_object *sender, const char *signal,
@@ -67,7 +67,7 @@ GLOOP_API int gloop_qt_start_on_signal(gloop_qt_object *sender, const char *sign
 /* ---- Widgets ------------------------------------------------------------ */
 
 GLOOP_API gloop_qt_object *gloop_qt_widget_object(gloop_qt_widget *w);
-/* A QMainWindow with a plain central QWidget (get it with
+/** A QMainWindow with a plain central QWidget (get it with
  * gloop_qt_window_central()). */
 GLOOP_API int gloop_qt_window_new(gloop_qt_widget **out);
 GLOOP_API gloop_qt_widget *gloop_qt_window_central(gloop_qt_widget *window);
@@ -75,16 +75,16 @@ GLOOP_API int gloop_qt_widget_set_title(gloop_qt_widget *w, const char *title);
 GLOOP_API int gloop_qt_widget_resize(gloop_qt_widget *w, int width, int height);
 GLOOP_API int gloop_qt_widget_show(gloop_qt_widget *w);
 GLOOP_API int gloop_qt_widget_close(gloop_qt_widget *w);
-/* Deletes a widget and its children (deleteLater when inside a task). */
+/** Deletes a widget and its children (deleteLater when inside a task). */
 GLOOP_API void gloop_qt_widget_free(gloop_qt_widget *w);
 GLOOP_API int gloop_qt_widget_set_name(gloop_qt_widget *w, const char *name);
-/* The first descendant of root with that object name, or NULL. */
+/** The first descendant of root with that object name, or NULL. */
 GLOOP_API gloop_qt_widget *gloop_qt_widget_find(gloop_qt_widget *root, const char *name);
 
-/* Plain QWidget container, optionally as a child of parent. */
+/** Plain QWidget container, optionally as a child of parent. */
 GLOOP_API int gloop_qt_container_new(gloop_qt_widget *parent, gloop_qt_widget **out);
 
-/* Layouts installed on a widget. */
+/** Layouts installed on a widget. */
 GLOOP_API int gloop_qt_vbox_new(gloop_qt_widget *on, gloop_qt_layout **out);
 GLOOP_API int gloop_qt_grid_new(gloop_qt_widget *on, gloop_qt_layout **out);
 enum {
@@ -100,51 +100,51 @@ enum {
 GLOOP_API int gloop_qt_vbox_add(gloop_qt_layout *box, gloop_qt_widget *w, int align);
 GLOOP_API int gloop_qt_grid_add(gloop_qt_layout *grid, gloop_qt_widget *w, int row,
                                 int col, int align);
-/* The widget at (row, col) of a grid, or NULL. */
+/** The widget at (row, col) of a grid, or NULL. */
 GLOOP_API gloop_qt_widget *gloop_qt_grid_at(gloop_qt_layout *grid, int row, int col);
 
-/* QLabel. */
+/** QLabel. */
 GLOOP_API int gloop_qt_label_new(const char *text, gloop_qt_widget **out);
 GLOOP_API int gloop_qt_label_set_text(gloop_qt_widget *label, const char *text);
-/* Copies the UTF-8 text (NUL-terminated, truncated to buflen) into buf and
+/** Copies the UTF-8 text (NUL-terminated, truncated to buflen) into buf and
  * returns the full length in bytes, or a negative code. */
 GLOOP_API int gloop_qt_label_text(gloop_qt_widget *label, char *buf, size_t buflen);
 GLOOP_API int gloop_qt_label_set_alignment(gloop_qt_widget *label, int align);
-/* Font: point size (> 0) and bold, each changing only that property of the
+/** Font: point size (> 0) and bold, each changing only that property of the
  * label's current font. */
 GLOOP_API int gloop_qt_label_set_point_size(gloop_qt_widget *label, int points);
 GLOOP_API int gloop_qt_label_point_size(gloop_qt_widget *label);
 GLOOP_API int gloop_qt_label_set_bold(gloop_qt_widget *label, int bold);
 GLOOP_API int gloop_qt_label_bold(gloop_qt_widget *label);
-/* Text colour as 0xRRGGBB: the WindowText role of the label's palette, in
+/** Text colour as 0xRRGGBB: the WindowText role of the label's palette, in
  * all colour groups. */
 GLOOP_API int gloop_qt_label_set_color(gloop_qt_widget *label, uint32_t rgb);
-/* Current text colour as 0xRRGGBB, or a negative code. */
+/** Current text colour as 0xRRGGBB, or a negative code. */
 GLOOP_API long gloop_qt_label_color(gloop_qt_widget *label);
 
-/* QPushButton. */
+/** QPushButton. */
 GLOOP_API int gloop_qt_button_new(const char *text, gloop_qt_widget **out);
-/* Calls cb(data) on the GUI thread at each click (host context). */
+/** Calls cb(data) on the GUI thread at each click (host context). */
 GLOOP_API int gloop_qt_button_on_clicked(gloop_qt_widget *button, gloop_callback_fn cb,
                                          void *data);
-/* Clicks it programmatically (emits clicked), for tests and scripts. */
+/** Clicks it programmatically (emits clicked), for tests and scripts. */
 GLOOP_API int gloop_qt_button_click(gloop_qt_widget *button);
 
 /* ---- Awaiting Qt from tasks -------------------------------------------- */
 
-/* Waits for the button's next click. 0, GLOOP_ECANCELED, GLOOP_EDESTROYED
+/** Waits for the button's next click. 0, GLOOP_ECANCELED, GLOOP_EDESTROYED
  * (the button was deleted while waiting). Task context. The signal only marks
  * the task ready; it resumes in a later tick, never inside the emit. */
 GLOOP_API int gloop_qt_wait_clicked(gloop_qt_widget *button);
-/* Waits for any signal of `sender` chosen by signature ("destroyed()",
+/** Waits for any signal of `sender` chosen by signature ("destroyed()",
  * "timeout()", "finished(int)"). Errors: GLOOP_EINVAL (no such signal),
  * GLOOP_ECANCELED, GLOOP_EDESTROYED. Task context. */
 GLOOP_API int gloop_qt_wait_signal(gloop_qt_object *sender, const char *signal);
 
-/* Opens a message box non-modally (QMessageBox::open) and waits for it to be
- * finished; *result receives the standard button that closed it (0 if the
+/** Opens a message box non-modally (QMessageBox::open) and waits for it to be
+ * finished; \*result receives the standard button that closed it (0 if the
  * box was rejected). Other tasks keep running meanwhile. buttons is a mask of
- * GLOOP_QT_BUTTON_*; 0 = OK. If the waiting task is cancelled the box is
+ * GLOOP_QT_BUTTON_\*; 0 = OK. If the waiting task is cancelled the box is
  * closed. Errors: GLOOP_ECANCELED, GLOOP_ENOTTASK. Task context. */
 enum {
   GLOOP_QT_BUTTON_OK = 0x00000400,
@@ -154,7 +154,7 @@ enum {
 };
 GLOOP_API int gloop_qt_message_box(gloop_qt_widget *parent, const char *title,
                                    const char *text, int buttons, int *result);
-/* The message box a task currently waits on, or NULL (for tests and scripts). */
+/** The message box a task currently waits on, or NULL (for tests and scripts). */
 GLOOP_API gloop_qt_widget *gloop_qt_active_message_box(void);
 
 #ifdef __cplusplus

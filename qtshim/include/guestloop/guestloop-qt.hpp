@@ -1,0 +1,131 @@
+/* guestloop-qt.hpp - the header-only C++17 wrapper of the Qt shim: awaiting Qt signals by pointer to member, and starting runs in Qt from lambdas. */
+#ifndef GUESTLOOP_QT_HPP
+#define GUESTLOOP_QT_HPP
+
+/**
+ * \file guestloop-qt.hpp
+ * \brief C++17 helpers over guestloop-qt.h for programs that use Qt directly.
+ *
+ * Unlike guestloop-qt.h this header includes Qt (QtCore), so a target that
+ * uses it links Qt6::Core (a Qt application links Qt6::Widgets anyway).
+ * Errors are exceptions, as in guestloop.hpp. Everything here runs on the
+ * GUI thread.
+ */
+
+#include "guestloop/guestloop-qt.h"
+#include "guestloop/guestloop.hpp"
+
+#include <QByteArray>
+#include <QMetaMethod>
+#include <QObject>
+
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+class QWidget;
+
+/** \brief Helpers for the Qt host. */
+namespace gloop::qt {
+
+/** \brief The shim's handle for a QObject (the pointer itself). */
+inline gloop_qt_object *handle(QObject *object) noexcept {
+  return reinterpret_cast<gloop_qt_object *>(object);
+}
+/** \brief The shim's handle for a QWidget (the pointer itself). */
+inline gloop_qt_widget *handle(QWidget *widget) noexcept {
+  return reinterpret_cast<gloop_qt_widget *>(widget);
+}
+/** \brief The QWidget behind a shim handle. */
+inline QWidget *widget(gloop_qt_widget *handle) noexcept {
+  return reinterpret_cast<QWidget *>(handle);
+}
+
+/**
+ * \brief Waits in a task until \p sender emits \p signal, given as a pointer
+ * to member such as `&QPushButton::clicked` or `&QTimer::timeout`.
+ *
+ * The signal's normalized signature comes from QMetaMethod::fromSignal()
+ * and goes to gloop_qt_wait_signal(). The task resumes in a later tick, never
+ * inside the emission. The signal's arguments are not delivered.
+ * \throws gloop::error GLOOP_EINVAL (not a signal of \p sender),
+ *         GLOOP_ECANCELED, GLOOP_EDESTROYED (\p sender was deleted while
+ *         waiting), GLOOP_ENOTTASK.
+ */
+template <class Sender, class Signal>
+void wait(Sender *sender, Signal signal) {
+  static_assert(std::is_base_of_v<QObject, Sender>, "the sender must be a QObject");
+  static_assert(std::is_member_function_pointer_v<Signal>,
+                "the signal is a pointer to member, such as &QPushButton::clicked");
+  if (sender == nullptr) throw error(GLOOP_EINVAL, "gloop::qt::wait: null sender");
+  const QMetaMethod method = QMetaMethod::fromSignal(signal);
+  if (!method.isValid() || method.methodType() != QMetaMethod::Signal)
+    throw error(GLOOP_EINVAL, "gloop::qt::wait: not a signal");
+  /* The signature must live until the wait ends; it is a local of this
+   * task's frame, which stays put while the task waits. */
+  const QByteArray signature = method.methodSignature();
+  check(gloop_qt_wait_signal(handle(static_cast<QObject *>(sender)), signature.constData()));
+}
+
+/**
+ * \brief Opens a message box without a nested event loop and waits in a task
+ * for the answer (gloop_qt_message_box()).
+ * \param parent the widget the box is modal to, or nullptr.
+ * \param title the window title (UTF-8).
+ * \param text the message (UTF-8).
+ * \param buttons a mask of GLOOP_QT_BUTTON_* (0 = OK).
+ * \return the GLOOP_QT_BUTTON_* value of the button that closed it, or 0 if
+ *         it was rejected.
+ */
+inline int message_box(QWidget *parent, const char *title, const char *text, int buttons = 0) {
+  int result = 0;
+  check(gloop_qt_message_box(handle(parent), title, text, buttons, &result));
+  return result;
+}
+
+/** \cond INTERNAL */
+namespace detail {
+
+template <class Done>
+void qt_done(const gloop_outcome *outcome, void *data) {
+  std::unique_ptr<Done> done(static_cast<Done *>(data));
+  gloop::detail::invoke_done(*done, outcome);
+}
+
+}  // namespace detail
+/** \endcond */
+
+/**
+ * \brief Starts a guest run of \p main in Qt's event loop (gloop_qt_start()),
+ * with the shim's quit life cycle: when the application is asked to quit,
+ * the run is cancelled first.
+ *
+ * A failed outcome is printed to stderr by the shim.
+ * \throws gloop::error GLOOP_ERUNNING (a run is live), GLOOP_EINVAL (no
+ *         application), or what gloop_start_guest_run_ex() reports.
+ */
+template <class F>
+void start(F &&main, const gloop_options *opts = nullptr) {
+  gloop::detail::packed_task<F> task(std::forward<F>(main));
+  check(gloop_qt_start(task.entry(), task.arg(), nullptr, nullptr, opts));
+  task.release();
+}
+
+/**
+ * \brief As start(), with \p done, a callable taking `const gloop_outcome &`,
+ * run once on the GUI thread when the run has ended. Exceptions from it are
+ * printed to stderr and go no further.
+ */
+template <class F, class Done>
+void start(F &&main, Done &&done, const gloop_options *opts = nullptr) {
+  using done_type = std::decay_t<Done>;
+  gloop::detail::packed_task<F> task(std::forward<F>(main));
+  auto box = std::make_unique<done_type>(std::forward<Done>(done));
+  check(gloop_qt_start(task.entry(), task.arg(), &detail::qt_done<done_type>, box.get(), opts));
+  task.release();
+  box.release();
+}
+
+}  // namespace gloop::qt
+
+#endif /* GUESTLOOP_QT_HPP */

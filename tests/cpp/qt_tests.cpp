@@ -1,0 +1,143 @@
+// qt_tests.cpp - cases for guestloop-qt.hpp: awaiting Qt signals by pointer to member and starting runs in Qt from lambdas, offscreen.
+#include <guestloop/guestloop-qt.hpp>
+
+#include <QApplication>
+#include <QPointer>
+#include <QPushButton>
+#include <QTimer>
+
+#include <stdexcept>
+#include <string>
+
+#include "cpp_test.hpp"
+
+namespace {
+
+/* Every case builds its own application: argv must outlive it. */
+int qt_argc = 1;
+char qt_arg0[] = "gloop_cpp_qt_tests";
+char *qt_argv[] = {qt_arg0, nullptr};
+
+/* Runs the application until the guest run started by `start` has ended,
+ * and returns the run's outcome status. The run's end quits the loop. */
+struct outcome {
+  bool done = false;
+  int status = 1;
+  std::string message;
+};
+
+template <class Main>
+outcome run_in_qt(QApplication &app, Main &&main) {
+  outcome out;
+  gloop::qt::start(std::forward<Main>(main), [&](const gloop_outcome &o) {
+    out.done = true;
+    out.status = o.status;
+    out.message = o.message;
+    app.quit();
+  });
+  app.exec();
+  CHECK(out.done);
+  return out;
+}
+
+}  // namespace
+
+CPP_TEST(wait_button_click) {
+  QApplication app(qt_argc, qt_argv);
+  QPushButton button(QStringLiteral("Press me"));
+  button.show();
+  int clicks_seen = 0;
+  /* A host-side timer clicks, as a user would, once the task waits. */
+  QTimer clicker;
+  QObject::connect(&clicker, &QTimer::timeout, &button, [&] { button.click(); });
+
+  outcome out = run_in_qt(app, [&] {
+    clicker.start(20);
+    for (int i = 0; i < 2; i++) {
+      gloop::qt::wait(&button, &QPushButton::clicked);
+      ++clicks_seen;
+    }
+    clicker.stop();
+  });
+  CHECK_EQ(out.status, 0);
+  CHECK_EQ(clicks_seen, 2);
+}
+
+CPP_TEST(wait_other_signals) {
+  QApplication app(qt_argc, qt_argv);
+  outcome out = run_in_qt(app, [] {
+    /* A timer's timeout, with a deadline around it. */
+    QTimer timer;
+    timer.setSingleShot(true);
+    timer.start(10);
+    CHECK(gloop::cancel_scope::fail_after(5.0).run([&] { gloop::qt::wait(&timer, &QTimer::timeout); }));
+
+    /* A signal that never comes: the scope's deadline ends the wait. */
+    QPushButton idle;
+    CHECK(!gloop::cancel_scope::move_on_after(0.02).run(
+        [&] { gloop::qt::wait(&idle, &QPushButton::pressed); }));
+
+    /* The sender is deleted while a task waits on it. */
+    QPointer<QPushButton> doomed = new QPushButton;
+    QTimer::singleShot(10, doomed.data(), &QObject::deleteLater);
+    CHECK_THROWS_CODE(gloop::qt::wait(doomed.data(), &QPushButton::clicked), GLOOP_EDESTROYED);
+
+    /* Bad input: no sender, and a member function that is no signal. */
+    QPushButton *none = nullptr;
+    CHECK_THROWS_CODE(gloop::qt::wait(none, &QPushButton::clicked), GLOOP_EINVAL);
+    CHECK_THROWS_CODE(gloop::qt::wait(&idle, &QAbstractButton::setText), GLOOP_EINVAL);
+  });
+  CHECK_EQ(out.status, 0);
+}
+
+CPP_TEST(wait_outside_task) {
+  QApplication app(qt_argc, qt_argv);
+  QPushButton button;
+  /* No run at all, then host context of a live run. */
+  CHECK_THROWS_CODE(gloop::qt::wait(&button, &QPushButton::clicked), GLOOP_ENOTTASK);
+  int host_rc = 0;
+  outcome out = run_in_qt(app, [&] {
+    QTimer::singleShot(0, &button, [&] {
+      try {
+        gloop::qt::wait(&button, &QPushButton::clicked);
+      } catch (const gloop::error &e) {
+        host_rc = e.code();
+      }
+    });
+    gloop::sleep(0.05);
+  });
+  CHECK_EQ(out.status, 0);
+  CHECK_EQ(host_rc, int(GLOOP_ENOTTASK));
+}
+
+CPP_TEST(start_outcomes) {
+  QApplication app(qt_argc, qt_argv);
+  /* An exception in the main lambda is the run's failure message. */
+  outcome failed = run_in_qt(app, [] { throw std::runtime_error("qt task failed"); });
+  CHECK_EQ(failed.status, int(GLOOP_EINTERNAL));
+  CHECK_EQ(failed.message, std::string("qt task failed"));
+
+  /* A second start while a run is live is refused. */
+  outcome out = run_in_qt(app, [] {
+    CHECK_THROWS_CODE(gloop::qt::start([] {}), GLOOP_ERUNNING);
+  });
+  CHECK_EQ(out.status, 0);
+
+  /* Without a done callable the shim reports failures itself; quitting the
+   * application cancels the run first, which then ends the loop. */
+  bool cancelled = false;
+  gloop::qt::start([&] {
+    QTimer::singleShot(10, &app, &QCoreApplication::quit);
+    try {
+      gloop::sleep_forever();
+    } catch (const gloop::error &e) {
+      cancelled = e.cancelled();
+      throw;
+    }
+  });
+  CHECK_EQ(app.exec(), 0);
+  CHECK(cancelled);
+  CHECK(!gloop_in_run());
+}
+
+int main(int argc, char **argv) { return cpp_test::main(argc, argv, 30); }
