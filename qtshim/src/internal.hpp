@@ -1,0 +1,115 @@
+// internal.hpp - declarations shared by the Qt shim's source files; not installed.
+//
+// Internal C++ names live in namespace gloop_qt_detail rather than carrying
+// the C house prefix "gloop__", because C++ reserves every identifier that
+// contains a double underscore.
+#ifndef GUESTLOOP_QTSHIM_INTERNAL_HPP
+#define GUESTLOOP_QTSHIM_INTERNAL_HPP
+
+#include "guestloop/guestloop-qt.h"
+
+#include <QMetaMethod>
+#include <QObject>
+
+#include <cstdio>
+#include <exception>
+
+class QWidget;
+class QMessageBox;
+
+namespace gloop_qt_detail {
+
+/* ---- Exception barrier ---------------------------------------------------
+ * No C++ exception may leave an extern "C" entry point: C callers cannot
+ * unwind through it, and a throw out of a coroutine stack would unwind into
+ * the scheduler. Every entry therefore runs its body through one of these
+ * wrappers, which print what was thrown and turn it into GLOOP_EINTERNAL (or
+ * into the entry's "nothing" value when it returns a pointer or void). */
+
+void report_exception(const char *where, const char *what) noexcept;
+
+template <typename Body>
+int guarded(const char *where, Body &&body) noexcept {
+  try {
+    return body();
+  } catch (const std::exception &e) {
+    report_exception(where, e.what());
+  } catch (...) {
+    report_exception(where, "unknown C++ exception");
+  }
+  return GLOOP_EINTERNAL;
+}
+
+template <typename T, typename Body>
+T guarded_value(const char *where, T fallback, Body &&body) noexcept {
+  try {
+    return body();
+  } catch (const std::exception &e) {
+    report_exception(where, e.what());
+  } catch (...) {
+    report_exception(where, "unknown C++ exception");
+  }
+  return fallback;
+}
+
+template <typename Body>
+void guarded_void(const char *where, Body &&body) noexcept {
+  try {
+    body();
+  } catch (const std::exception &e) {
+    report_exception(where, e.what());
+  } catch (...) {
+    report_exception(where, "unknown C++ exception");
+  }
+}
+
+/* ---- Handles -------------------------------------------------------------
+ * The public handles are the Qt pointers themselves (see guestloop-qt.h). */
+
+inline QObject *as_object(gloop_qt_object *o) { return reinterpret_cast<QObject *>(o); }
+inline QWidget *as_widget(gloop_qt_widget *w) { return reinterpret_cast<QWidget *>(w); }
+inline gloop_qt_widget *to_handle(QWidget *w) { return reinterpret_cast<gloop_qt_widget *>(w); }
+
+/* ---- Host (host.cpp) ----------------------------------------------------- */
+
+/* 0 when the caller may touch Qt objects: an application exists and this is
+ * its thread. GLOOP_EINVAL without an application, GLOOP_EWRONGTHREAD on any
+ * other thread. */
+int gui_check() noexcept;
+
+/* Creates the re-entry receiver for the current application if it does not
+ * exist yet. GUI thread only. 0, GLOOP_EINVAL (no application) or
+ * GLOOP_EINTERNAL (no custom event type left). */
+int host_ensure();
+
+/* The QObject that owns the shim's helper objects (signal starters); it lives
+ * in the GUI thread and dies with the application. NULL before
+ * host_ensure(). */
+QObject *host_object() noexcept;
+
+/* Number of posted callbacks currently executing on this thread (more than
+ * one when a callback spins a nested Qt event loop). Non-zero means we are
+ * inside a guest tick, where the run cannot be abandoned. */
+int host_dispatch_depth() noexcept;
+
+/* ---- Guest run life cycle (run.cpp) --------------------------------------- */
+
+/* Called by the host once Qt's loop has returned from exec() and again just
+ * before the application is destroyed: a run still live at that point can no
+ * longer finish, so it is abandoned with a warning. */
+void run_host_ending() noexcept;
+
+/* ---- Signal waits (waits.cpp) ---------------------------------------------- */
+
+/* The signal of obj named by a signature such as "clicked()" or
+ * "finished(int)" (normalized first; a leading SIGNAL() code '2' is
+ * accepted), or an invalid QMetaMethod if obj has no such signal. */
+QMetaMethod find_signal(const QObject *obj, const char *signature);
+
+/* Releases every wait record and message box of an abandoned run: the tasks
+ * that owned them will never resume to do it themselves. */
+void waits_release_all() noexcept;
+
+}  // namespace gloop_qt_detail
+
+#endif

@@ -1,0 +1,350 @@
+/* bench_qt.c - the gloop_bench_qt program: guest-run costs measured inside a Qt application, medians over rounds. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "guestloop/guestloop-qt.h"
+#include "qt_support.h"
+
+/* ---- Parameters -------------------------------------------------------------- */
+
+/* Full-size counts and their --smoke counterparts (a quick check that every
+ * measurement runs, not a measurement). */
+typedef struct params {
+  int rounds;
+  long single_yields;      /* one task yielding in a loop */
+  int many_tasks;          /* tasks x yields each */
+  long many_yields;
+  int spawn_tasks;
+  int sleeps;              /* sequential sleeps of SLEEP_S */
+  double idle_s;           /* one task sleeping while CPU is measured */
+  int busy_tasks;          /* tasks yielding while the Qt timer is probed */
+  double busy_s;
+  long post_hops;          /* host post chain and burst */
+} params;
+
+static const params full = {5, 200000, 100, 1000, 10000, 200, 3.0, 100, 2.0, 100000};
+static const params smoke = {1, 1000, 10, 100, 100, 5, 0.2, 10, 0.1, 1000};
+static params P;
+
+#define SLEEP_S 0.005
+#define PROBE_MS 10
+
+/* ---- Results ------------------------------------------------------------------- */
+
+enum metric {
+  M_SINGLE_YIELD,
+  M_MANY_YIELD,
+  M_SPAWN,
+  M_SLEEP_MEAN,
+  M_SLEEP_P99,
+  M_IDLE_CPU,
+  M_BUSY_GAP,
+  M_BUSY_TICKS,
+  M_POST_TS_CHAIN,
+  M_POST_NTS_CHAIN,
+  M_POST_TS_BURST,
+  M_POST_NTS_BURST,
+  M_COUNT
+};
+
+static const struct {
+  const char *name;
+  const char *unit;
+} metric_info[M_COUNT] = {
+    {"1 task, yield loop", "us/yield"},
+    {"100 tasks x 1000 yields", "us/yield"},
+    {"spawn 10000 tasks", "us/task"},
+    {"200 x sleep(5 ms): mean lateness", "ms"},
+    {"200 x sleep(5 ms): p99 lateness", "ms"},
+    {"idle CPU, 1 task sleeping 3 s", "% core"},
+    {"10 ms QTimer max gap, 100 busy tasks", "ms"},
+    {"10 ms QTimer ticks in 2 s, busy", "ticks"},
+    {"host post chain: thread-safe", "us/hop"},
+    {"host post chain: GUI-thread", "us/hop"},
+    {"host post burst: thread-safe", "us/post"},
+    {"host post burst: GUI-thread", "us/post"},
+};
+
+static double samples[M_COUNT][16];
+static int round_no;
+
+static void record(enum metric m, double v) { samples[m][round_no] = v; }
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double cpu_seconds(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+/* ---- Steps ----------------------------------------------------------------------- */
+
+/* Each step starts one measurement; its end calls step_done(), which moves
+ * on from a fresh pass of Qt's loop. */
+static gloop_qt_app *app;
+static int step_no;
+static int failed;
+static void next_step(void *data);
+
+static void step_done(void) { qts_after(0, next_step, NULL); }
+
+static void run_done(const gloop_outcome *o, void *data) {
+  (void)data;
+  if (o->status != 0) {
+    fprintf(stderr, "bench: a run failed: %s (%s)\n", o->message, gloop_err_name(o->status));
+    failed = 1;
+    gloop_qt_app_quit(app);
+    return;
+  }
+  step_done();
+}
+
+static void start_run(gloop_task_fn entry) {
+  int rc = gloop_qt_start(entry, NULL, run_done, NULL, NULL);
+  if (rc < 0) {
+    fprintf(stderr, "bench: cannot start a run: %s\n", gloop_strerror(rc));
+    failed = 1;
+    gloop_qt_app_quit(app);
+  }
+}
+
+/* 1 task yielding. */
+static int single_yield(void *arg) {
+  (void)arg;
+  double t0 = qts_now();
+  for (long i = 0; i < P.single_yields; i++) {
+    int rc = gloop_checkpoint();
+    if (rc < 0) return rc;
+  }
+  record(M_SINGLE_YIELD, (qts_now() - t0) * 1e6 / (double)P.single_yields);
+  return 0;
+}
+
+/* Many tasks yielding; the time includes spawning them. */
+static int yield_worker(void *arg) {
+  (void)arg;
+  for (long i = 0; i < P.many_yields; i++) {
+    int rc = gloop_checkpoint();
+    if (rc < 0) return rc;
+  }
+  return 0;
+}
+
+static int many_yield(void *arg) {
+  (void)arg;
+  gloop_nursery *n;
+  double t0 = qts_now();
+  int rc = gloop_nursery_open(&n);
+  if (rc < 0) return rc;
+  for (int i = 0; i < P.many_tasks && rc == 0; i++)
+    rc = gloop_nursery_start(n, yield_worker, NULL, NULL, NULL);
+  int close_rc = gloop_nursery_close(n);
+  if (rc < 0 || close_rc < 0) return rc < 0 ? rc : close_rc;
+  record(M_MANY_YIELD, (qts_now() - t0) * 1e6 / ((double)P.many_tasks * (double)P.many_yields));
+  return 0;
+}
+
+/* Spawning tasks that each yield once. */
+static int spawn_worker(void *arg) {
+  (void)arg;
+  return gloop_checkpoint();
+}
+
+static int spawn(void *arg) {
+  (void)arg;
+  gloop_nursery *n;
+  double t0 = qts_now();
+  int rc = gloop_nursery_open(&n);
+  if (rc < 0) return rc;
+  for (int i = 0; i < P.spawn_tasks && rc == 0; i++)
+    rc = gloop_nursery_start(n, spawn_worker, NULL, NULL, NULL);
+  int close_rc = gloop_nursery_close(n);
+  if (rc < 0 || close_rc < 0) return rc < 0 ? rc : close_rc;
+  record(M_SPAWN, (qts_now() - t0) * 1e6 / (double)P.spawn_tasks);
+  return 0;
+}
+
+/* Sequential sleeps; lateness on the real monotonic clock. */
+static int sleeps(void *arg) {
+  (void)arg;
+  double *late = malloc(sizeof *late * (size_t)P.sleeps);
+  if (late == NULL) return GLOOP_ENOMEM;
+  double sum = 0;
+  for (int i = 0; i < P.sleeps; i++) {
+    double t0 = qts_now();
+    int rc = gloop_sleep(SLEEP_S);
+    if (rc < 0) {
+      free(late);
+      return rc;
+    }
+    late[i] = (qts_now() - t0 - SLEEP_S) * 1e3;
+    sum += late[i];
+  }
+  qsort(late, (size_t)P.sleeps, sizeof *late, cmp_double);
+  /* Nearest rank: the 198th of 200. */
+  int rank = (int)ceil(0.99 * P.sleeps);
+  record(M_SLEEP_MEAN, sum / P.sleeps);
+  record(M_SLEEP_P99, late[rank - 1]);
+  free(late);
+  return 0;
+}
+
+/* One task asleep; CPU of the whole process (all threads) over the sleep. */
+static int idle(void *arg) {
+  (void)arg;
+  double c0 = cpu_seconds(), t0 = qts_now();
+  int rc = gloop_sleep(P.idle_s);
+  if (rc < 0) return rc;
+  record(M_IDLE_CPU, 100.0 * (cpu_seconds() - c0) / (qts_now() - t0));
+  return 0;
+}
+
+/* Busy tasks while a 10 ms Qt timer is probed. */
+static double busy_end;
+
+static int busy_worker(void *arg) {
+  (void)arg;
+  while (gloop_now() < busy_end) {
+    int rc = gloop_checkpoint();
+    if (rc < 0) return rc;
+  }
+  return 0;
+}
+
+static int busy(void *arg) {
+  (void)arg;
+  gloop_nursery *n;
+  busy_end = gloop_now() + P.busy_s;
+  int rc = gloop_nursery_open(&n);
+  if (rc < 0) return rc;
+  qts_probe_start(PROBE_MS);
+  for (int i = 0; i < P.busy_tasks && rc == 0; i++)
+    rc = gloop_nursery_start(n, busy_worker, NULL, NULL, NULL);
+  int close_rc = gloop_nursery_close(n);
+  int ticks;
+  double gap;
+  qts_probe_stop(&ticks, &gap);
+  if (rc < 0 || close_rc < 0) return rc < 0 ? rc : close_rc;
+  record(M_BUSY_GAP, gap);
+  record(M_BUSY_TICKS, ticks);
+  return 0;
+}
+
+/* The host posts on their own, outside any run: a callback that re-posts
+ * itself (one hop per pass of Qt's loop), and a burst posted at once. */
+static gloop_post_fn post_under_test;
+static long post_count;
+static double post_t0;
+static enum metric post_metric;
+
+static void post_finish(void) {
+  record(post_metric, (qts_now() - post_t0) * 1e6 / (double)P.post_hops);
+  step_done();
+}
+
+static void chain_hop(void *arg) {
+  (void)arg;
+  if (++post_count < P.post_hops)
+    post_under_test(chain_hop, NULL, NULL);
+  else
+    post_finish();
+}
+
+static void burst_item(void *arg) {
+  (void)arg;
+  if (++post_count == P.post_hops) post_finish();
+}
+
+static void post_bench(gloop_post_fn post, int burst, enum metric m) {
+  post_under_test = post;
+  post_metric = m;
+  post_count = 0;
+  post_t0 = qts_now();
+  if (burst) {
+    for (long i = 0; i < P.post_hops; i++) post(burst_item, NULL, NULL);
+  } else {
+    post(chain_hop, NULL, NULL);
+  }
+}
+
+static void next_step(void *data) {
+  (void)data;
+  switch (step_no++) {
+    case 0: start_run(single_yield); return;
+    case 1: start_run(many_yield); return;
+    case 2: start_run(spawn); return;
+    case 3: start_run(sleeps); return;
+    case 4: start_run(idle); return;
+    case 5: start_run(busy); return;
+    case 6: post_bench(gloop_qt_post, 0, M_POST_TS_CHAIN); return;
+    case 7: post_bench(gloop_qt_post_not_threadsafe, 0, M_POST_NTS_CHAIN); return;
+    case 8: post_bench(gloop_qt_post, 1, M_POST_TS_BURST); return;
+    case 9: post_bench(gloop_qt_post_not_threadsafe, 1, M_POST_NTS_BURST); return;
+    default: break;
+  }
+  fprintf(stderr, "bench: round %d of %d done\n", round_no + 1, P.rounds);
+  if (++round_no == P.rounds) {
+    gloop_qt_app_quit(app);
+    return;
+  }
+  step_no = 0;
+  next_step(NULL);
+}
+
+/* ---- Main ------------------------------------------------------------------------ */
+
+static void print_table(void) {
+  printf("libguestloop in Qt %s: median [min-max] over %d round%s\n",
+         getenv("QT_NO_GLIB") != NULL ? "(QT_NO_GLIB=1)" : "(default dispatcher)", P.rounds,
+         P.rounds == 1 ? "" : "s");
+  if (P.rounds == smoke.rounds && P.spawn_tasks == smoke.spawn_tasks)
+    printf("(smoke run: tiny counts, the numbers mean nothing)\n");
+  printf("%-40s %12s %24s  %s\n", "metric", "median", "[min - max]", "unit");
+  for (int m = 0; m < M_COUNT; m++) {
+    double sorted[16];
+    memcpy(sorted, samples[m], sizeof(double) * (size_t)P.rounds);
+    qsort(sorted, (size_t)P.rounds, sizeof(double), cmp_double);
+    double median = P.rounds % 2 ? sorted[P.rounds / 2]
+                                 : (sorted[P.rounds / 2 - 1] + sorted[P.rounds / 2]) / 2;
+    char range[64];
+    snprintf(range, sizeof range, "[%.3f - %.3f]", sorted[0], sorted[P.rounds - 1]);
+    printf("%-40s %12.3f %24s  %s\n", metric_info[m].name, median, range, metric_info[m].unit);
+  }
+}
+
+int main(int argc, char **argv) {
+  P = full;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--smoke") == 0) {
+      P = smoke;
+    } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
+      P.rounds = atoi(argv[++i]);
+    } else {
+      fprintf(stderr, "usage: %s [--smoke] [--rounds N (1-16)]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (P.rounds < 1 || P.rounds > 16) {
+    fprintf(stderr, "bench: --rounds must be 1 to 16\n");
+    return 2;
+  }
+  int rc = gloop_qt_app_new(&argc, argv, &app);
+  if (rc < 0) {
+    fprintf(stderr, "bench: cannot create the application: %s\n", gloop_strerror(rc));
+    return 1;
+  }
+  qts_after(0, next_step, NULL);
+  gloop_qt_app_exec(app);
+  gloop_qt_app_free(app);
+  if (failed) return 1;
+  print_table();
+  return 0;
+}

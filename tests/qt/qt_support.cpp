@@ -1,0 +1,100 @@
+// qt_support.cpp - raw-Qt helpers for the C tests and benchmark: one-shot timers, the responsiveness probe, exit.
+#include "qt_support.h"
+
+#include <QApplication>
+#include <QByteArray>
+#include <QCoreApplication>
+#include <QElapsedTimer>
+#include <QEventLoop>
+#include <QMetaMethod>
+#include <QMetaObject>
+#include <QObject>
+#include <QTimer>
+#include <QWidget>
+
+#include <time.h>
+
+namespace {
+
+/* The probe's state; one probe at a time is all the tests need. */
+struct Probe {
+  QTimer *timer = nullptr;
+  QElapsedTimer clock;
+  qint64 last_ns = 0;
+  qint64 max_gap_ns = 0;
+  int ticks = 0;
+} probe;
+
+void probe_mark() {
+  qint64 now = probe.clock.nsecsElapsed();
+  if (now - probe.last_ns > probe.max_gap_ns) probe.max_gap_ns = now - probe.last_ns;
+  probe.last_ns = now;
+}
+
+/* QObject::isSignalConnected() is protected; a using-declaration in a
+ * derived class makes a pointer to it nameable, and calling through that
+ * pointer on any QObject is well-formed. */
+struct SignalPeek : QObject {
+  using QObject::isSignalConnected;
+};
+
+}  // namespace
+
+extern "C" {
+
+void qts_after(int ms, qts_fn fn, void *data) {
+  QTimer::singleShot(ms, Qt::PreciseTimer, QCoreApplication::instance(), [fn, data] { fn(data); });
+}
+
+void qts_probe_start(int interval_ms) {
+  delete probe.timer;
+  probe = Probe();
+  probe.timer = new QTimer;
+  probe.timer->setTimerType(Qt::PreciseTimer);
+  probe.timer->setInterval(interval_ms);
+  QObject::connect(probe.timer, &QTimer::timeout, [] {
+    probe.ticks++;
+    probe_mark();
+  });
+  probe.clock.start();
+  probe.timer->start();
+}
+
+void qts_probe_stop(int *ticks, double *max_gap_ms) {
+  if (probe.timer != nullptr) {
+    probe_mark();
+    delete probe.timer;
+    probe.timer = nullptr;
+  }
+  *ticks = probe.ticks;
+  *max_gap_ms = probe.max_gap_ns / 1e6;
+}
+
+void qts_exit(int code) { QCoreApplication::exit(code); }
+
+void qts_process_events(int ms) {
+  QEventLoop loop;
+  QTimer::singleShot(ms, Qt::PreciseTimer, &loop, &QEventLoop::quit);
+  loop.exec();
+}
+
+int qts_visible(gloop_qt_widget *w) { return reinterpret_cast<QWidget *>(w)->isVisible() ? 1 : 0; }
+
+int qts_top_level_count(void) { return static_cast<int>(QApplication::topLevelWidgets().size()); }
+
+int qts_signal_connected(gloop_qt_object *obj, const char *signal) {
+  QObject *o = reinterpret_cast<QObject *>(obj);
+  QByteArray sig = QMetaObject::normalizedSignature(signal);
+  int index = o->metaObject()->indexOfSignal(sig.constData());
+  if (index < 0) return -1;
+  bool (QObject::*connected)(const QMetaMethod &) const = &SignalPeek::isSignalConnected;
+  return (o->*connected)(o->metaObject()->method(index)) ? 1 : 0;
+}
+
+double qts_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+}  // extern "C"

@@ -1,0 +1,306 @@
+/* test_api.c - Qt cases for the host posts, the widget wrappers and the handling of bad input. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "qt_test.h"
+
+/* ---- The two posts --------------------------------------------------------- */
+
+enum { THREAD_POSTS = 2000, ORDER_POSTS = 100, CHAIN_HOPS = 20000 };
+
+typedef struct post_state {
+  pthread_t gui;
+  atomic_int from_thread;      /* callbacks posted by the worker thread that ran */
+  int off_gui;                 /* callbacks that ran off the GUI thread */
+  int order[ORDER_POSTS];
+  int order_len;
+  int chain;                   /* hops of the re-posting chain so far */
+  int chain_at_timer;          /* hops done when a 1 ms Qt timer fired */
+  int fallback_ran;
+} post_state;
+
+static post_state ps;
+
+static void count_thread_post(void *arg) {
+  (void)arg;
+  if (!pthread_equal(pthread_self(), ps.gui)) ps.off_gui++;
+  atomic_fetch_add(&ps.from_thread, 1);
+}
+
+static void fallback_post(void *arg) {
+  (void)arg;
+  if (!pthread_equal(pthread_self(), ps.gui)) ps.off_gui++;
+  ps.fallback_ran++;
+}
+
+static void *poster_thread(void *arg) {
+  (void)arg;
+  for (int i = 0; i < THREAD_POSTS; i++) gloop_qt_post(count_thread_post, NULL, NULL);
+  /* Misuse of the GUI-thread post from another thread is redirected to the
+   * thread-safe path rather than corrupting the pending list. */
+  gloop_qt_post_not_threadsafe(fallback_post, NULL, NULL);
+  return NULL;
+}
+
+static void record_order(void *arg) { ps.order[ps.order_len++] = (int)(intptr_t)arg; }
+
+static void chain_hop(void *arg) {
+  (void)arg;
+  if (++ps.chain < CHAIN_HOPS) gloop_qt_post_not_threadsafe(chain_hop, NULL, NULL);
+}
+
+static void timer_during_chain(void *arg) {
+  (void)arg;
+  ps.chain_at_timer = ps.chain;
+}
+
+static void finish_when_done(void *arg) {
+  (void)arg;
+  if (atomic_load(&ps.from_thread) == THREAD_POSTS && ps.fallback_ran == 1 &&
+      ps.chain == CHAIN_HOPS && ps.order_len == ORDER_POSTS)
+    gloop_qt_app_quit(qt_app);
+  else
+    qts_after(5, finish_when_done, NULL);
+}
+
+QT_CASE(host_posts) {
+  qt_app_make();
+  ps.gui = pthread_self();
+  /* The GUI-thread post keeps FIFO order. */
+  for (int i = 0; i < ORDER_POSTS; i++)
+    gloop_qt_post_not_threadsafe(record_order, (void *)(intptr_t)i, NULL);
+  /* A callback that re-posts itself runs once per pass of Qt's loop, so a
+   * Qt timer gets its turn long before the chain ends. */
+  gloop_qt_post_not_threadsafe(chain_hop, NULL, NULL);
+  qts_after(1, timer_during_chain, NULL);
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, poster_thread, NULL) == 0);
+  qts_after(5, finish_when_done, NULL);
+  CHECK_INT(gloop_qt_app_exec(qt_app), ==, 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK_INT(ps.off_gui, ==, 0);
+  for (int i = 0; i < ORDER_POSTS; i++) CHECK_INT(ps.order[i], ==, i);
+  CHECK_INT(ps.chain_at_timer, >, 0);
+  CHECK_INT(ps.chain_at_timer, <, CHAIN_HOPS);
+  gloop_qt_app_free(qt_app);
+  /* Without an application both posts report and drop the callback. */
+  qt_capture_begin();
+  gloop_qt_post(record_order, NULL, NULL);
+  gloop_qt_post_not_threadsafe(record_order, NULL, NULL);
+  const char *err = qt_capture_end();
+  CHECK_CONTAINS(err, "no Qt application; callback dropped");
+  CHECK_INT(ps.order_len, ==, ORDER_POSTS);
+  return 0;
+}
+
+/* ---- Widgets --------------------------------------------------------------- */
+
+static void count_click(void *data) { (*(int *)data)++; }
+
+QT_CASE(widget_api) {
+  qt_app_make();
+  gloop_qt_widget *window, *central, *label, *grid_box, *button, *cell;
+  gloop_qt_layout *vbox, *grid;
+  char buf[64];
+
+  CHECK_OK(gloop_qt_window_new(&window));
+  central = gloop_qt_window_central(window);
+  CHECK(central != NULL);
+  CHECK(gloop_qt_window_central(central) == NULL);
+  CHECK_OK(gloop_qt_widget_set_title(window, "Widgets"));
+  CHECK_OK(gloop_qt_widget_resize(window, 320, 240));
+  CHECK_OK(gloop_qt_vbox_new(central, &vbox));
+  CHECK_ERR(gloop_qt_grid_new(central, &grid), GLOOP_EBUSY);
+
+  /* Labels: text in and out as UTF-8, with truncation. */
+  CHECK_OK(gloop_qt_label_new("The answer is 42.", &label));
+  CHECK_OK(gloop_qt_vbox_add(vbox, label, GLOOP_QT_ALIGN_CENTER));
+  CHECK_INT(gloop_qt_label_text(label, buf, sizeof buf), ==, 17);
+  CHECK(strcmp(buf, "The answer is 42.") == 0);
+  CHECK_INT(gloop_qt_label_text(label, buf, 4), ==, 17);
+  CHECK(strcmp(buf, "The") == 0);
+  CHECK_INT(gloop_qt_label_text(label, NULL, 0), ==, 17);
+  const char *gear = "\xE2\x9A\x99\xEF\xB8\x8F ...Calculating prime numbers... \xE2\x9A\x99\xEF\xB8\x8F";
+  CHECK_OK(gloop_qt_label_set_text(label, gear));
+  CHECK_INT(gloop_qt_label_text(label, buf, sizeof buf), ==, (int)strlen(gear));
+  CHECK(strcmp(buf, gear) == 0);
+  CHECK_OK(gloop_qt_label_set_alignment(label, GLOOP_QT_ALIGN_RIGHT | GLOOP_QT_ALIGN_TOP));
+
+  /* Font and colour. */
+  CHECK_OK(gloop_qt_label_set_point_size(label, 14));
+  CHECK_INT(gloop_qt_label_point_size(label), ==, 14);
+  CHECK_INT(gloop_qt_label_bold(label), ==, 0);
+  CHECK_OK(gloop_qt_label_set_bold(label, 1));
+  CHECK_INT(gloop_qt_label_bold(label), ==, 1);
+  CHECK_INT(gloop_qt_label_point_size(label), ==, 14);
+  CHECK_OK(gloop_qt_label_set_color(label, 0x6040C0));
+  CHECK_INT(gloop_qt_label_color(label), ==, 0x6040C0);
+
+  /* A grid of labels in a container. */
+  CHECK_OK(gloop_qt_container_new(NULL, &grid_box));
+  CHECK_OK(gloop_qt_grid_new(grid_box, &grid));
+  CHECK_ERR(gloop_qt_vbox_add(grid, label, 0), GLOOP_EINVAL);
+  for (int r = 0; r < 3; r++)
+    for (int c = 0; c < 4; c++) {
+      snprintf(buf, sizeof buf, "%d", r * 4 + c + 1);
+      CHECK_OK(gloop_qt_label_new(buf, &cell));
+      CHECK_OK(gloop_qt_grid_add(grid, cell, r, c, GLOOP_QT_ALIGN_CENTER));
+    }
+  CHECK_OK(gloop_qt_vbox_add(vbox, grid_box, GLOOP_QT_ALIGN_CENTER));
+  cell = gloop_qt_grid_at(grid, 2, 3);
+  CHECK(cell != NULL);
+  CHECK_INT(gloop_qt_label_text(cell, buf, sizeof buf), ==, 2);
+  CHECK(strcmp(buf, "12") == 0);
+  CHECK(gloop_qt_grid_at(grid, 3, 0) == NULL);
+  CHECK(gloop_qt_grid_at(grid, -1, 0) == NULL);
+
+  /* Names and lookup. */
+  CHECK_OK(gloop_qt_widget_set_name(cell, "last-cell"));
+  CHECK(gloop_qt_widget_find(window, "last-cell") == cell);
+  CHECK(gloop_qt_widget_find(window, "missing") == NULL);
+
+  /* Buttons. */
+  int clicks = 0;
+  CHECK_OK(gloop_qt_button_new("What is the question?", &button));
+  CHECK_OK(gloop_qt_vbox_add(vbox, button, GLOOP_QT_ALIGN_HCENTER));
+  CHECK_OK(gloop_qt_button_on_clicked(button, count_click, &clicks));
+  CHECK_OK(gloop_qt_button_click(button));
+  CHECK_OK(gloop_qt_button_click(button));
+  CHECK_INT(clicks, ==, 2);
+
+  CHECK_OK(gloop_qt_widget_show(window));
+  CHECK_INT(qts_visible(window), ==, 1);
+  CHECK_INT(qts_visible(cell), ==, 1);
+  CHECK_OK(gloop_qt_widget_close(window));
+  CHECK_INT(qts_visible(window), ==, 0);
+  gloop_qt_widget_free(window);
+  gloop_qt_widget_free(NULL);
+  gloop_qt_app_free(qt_app);
+  return 0;
+}
+
+/* ---- Bad input ------------------------------------------------------------- */
+
+static int bad_thread_rc;
+static gloop_qt_widget *bad_thread_label;
+
+static void *touch_from_thread(void *arg) {
+  (void)arg;
+  bad_thread_rc = gloop_qt_label_set_text(bad_thread_label, "from a thread");
+  return NULL;
+}
+
+static int dummy_entry(void *arg) {
+  (void)arg;
+  return 0;
+}
+
+typedef struct inside_state {
+  int exec_rc;
+  int free_ignored;
+} inside_state;
+
+static int main_misuses_app(void *arg) {
+  inside_state *s = arg;
+  s->exec_rc = gloop_qt_app_exec(qt_app);
+  qt_capture_begin();
+  gloop_qt_app_free(qt_app);
+  s->free_ignored = strstr(qt_capture_end(), "called from inside the guest run") != NULL;
+  return 0;
+}
+
+static void quit_in_done(const gloop_outcome *o, void *data) {
+  (void)data;
+  CHECK_ERR(o->status, 0);
+  gloop_qt_app_quit(qt_app);
+}
+
+QT_CASE(bad_input) {
+  gloop_qt_widget *w = NULL, *label, *button;
+  gloop_qt_layout *l = NULL;
+  char buf[8];
+  static char arg0[] = "again";
+  static char *argv[] = {arg0, NULL};
+  int argc = 1;
+  gloop_qt_app *second = NULL;
+
+  /* Before any application exists. */
+  CHECK_ERR(gloop_qt_window_new(&w), GLOOP_EINVAL);
+  CHECK(w == NULL);
+  CHECK_ERR(gloop_qt_label_new("x", &w), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_start(dummy_entry, NULL, NULL, NULL, NULL), GLOOP_EINVAL);
+  CHECK(gloop_qt_active_message_box() == NULL);
+  CHECK_ERR(gloop_qt_app_new(NULL, argv, &second), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_app_new(&argc, argv, NULL), GLOOP_EINVAL);
+
+  qt_app_make();
+  CHECK_ERR(gloop_qt_app_new(&argc, argv, &second), GLOOP_EBUSY);
+  CHECK(second == NULL);
+  CHECK_ERR(gloop_qt_app_exec(NULL), GLOOP_EINVAL);
+
+  /* NULL handles and out-pointers. */
+  CHECK_ERR(gloop_qt_window_new(NULL), GLOOP_EINVAL);
+  CHECK(gloop_qt_window_central(NULL) == NULL);
+  CHECK(gloop_qt_widget_object(NULL) == NULL);
+  CHECK_ERR(gloop_qt_widget_set_title(NULL, "t"), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_widget_resize(NULL, 1, 1), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_widget_show(NULL), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_widget_close(NULL), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_widget_set_name(NULL, "n"), GLOOP_EINVAL);
+  CHECK(gloop_qt_widget_find(NULL, "n") == NULL);
+  CHECK_ERR(gloop_qt_container_new(NULL, NULL), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_vbox_new(NULL, &l), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_grid_add(NULL, NULL, 0, 0, 0), GLOOP_EINVAL);
+  CHECK(gloop_qt_grid_at(NULL, 0, 0) == NULL);
+  CHECK_ERR(gloop_qt_label_set_text(NULL, "x"), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_label_text(NULL, buf, sizeof buf), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_label_color(NULL), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_button_click(NULL), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_button_on_clicked(NULL, NULL, NULL), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_start(NULL, NULL, NULL, NULL, NULL), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_start_on_signal(NULL, NULL, NULL, NULL, NULL, NULL), GLOOP_EINVAL);
+  gloop_qt_app_quit(NULL);
+  gloop_qt_app_free(NULL);
+
+  /* Wrong kinds of widget and out-of-range values. */
+  CHECK_OK(gloop_qt_label_new("label", &label));
+  CHECK_OK(gloop_qt_button_new("button", &button));
+  CHECK_ERR(gloop_qt_label_set_text(button, "x"), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_label_bold(button), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_button_click(label), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_wait_clicked(label), GLOOP_ENOTTASK);
+  CHECK_ERR(gloop_qt_button_on_clicked(button, NULL, NULL), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_label_set_text(label, NULL), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_label_text(label, NULL, 4), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_label_set_point_size(label, 0), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_label_set_color(label, 0x1000000u), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_label_set_alignment(label, 0x8), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_widget_resize(label, 0, 10), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_container_new(NULL, &w), 0);
+  CHECK_ERR(gloop_qt_vbox_new(w, &l), 0);
+  CHECK_ERR(gloop_qt_vbox_add(l, label, 0x100), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_grid_add((gloop_qt_layout *)l, label, 0, 0, 0), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_vbox_add(l, label, GLOOP_QT_ALIGN_LEFT | GLOOP_QT_ALIGN_VCENTER), 0);
+
+  /* Widgets belong to the GUI thread. */
+  bad_thread_label = label;
+  bad_thread_rc = 1;
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, touch_from_thread, NULL) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK_ERR(bad_thread_rc, GLOOP_EWRONGTHREAD);
+
+  /* Qt's loop cannot be entered, nor the application freed, from a task. */
+  inside_state s = {1, 0};
+  CHECK_OK(gloop_qt_start(main_misuses_app, &s, quit_in_done, NULL, NULL));
+  CHECK_INT(gloop_qt_app_exec(qt_app), ==, 0);
+  CHECK_ERR(s.exec_rc, GLOOP_EBUSY);
+  CHECK_INT(s.free_ignored, ==, 1);
+
+  gloop_qt_widget_free(w);
+  gloop_qt_widget_free(button);
+  gloop_qt_app_free(qt_app);
+  return 0;
+}

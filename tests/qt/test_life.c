@@ -1,0 +1,329 @@
+/* test_life.c - Qt cases for the run's life cycle: quitting while tasks run, and Qt ending before the run. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "qt_test.h"
+
+enum { WORKERS = 4 };
+
+/* Shared by the quit cases: a window, WORKERS tasks that sleep until
+ * cancelled and then spend CLEANUP_S in shielded cleanup, and timestamps. */
+#define CLEANUP_S 0.05
+
+typedef struct life_state {
+  gloop_qt_widget *window;
+  int started;
+  int cleanups;
+  int main_cancelled;     /* the main task saw GLOOP_ECANCELED after its nursery */
+  int quit_from_task;     /* the main task quits the application itself */
+  int quit_rc_in_run;     /* gloop_in_run() right after the quit request */
+  int visible_after_quit;
+  int visible_at_done;
+  int cleanups_at_done;
+  int done_calls;
+  double quit_at;
+  double done_at;
+} life_state;
+
+static int worker(void *arg) {
+  life_state *s = arg;
+  s->started++;
+  int rc = gloop_sleep_forever();
+  /* Cleanup that itself waits: it must be allowed to finish before the
+   * application goes away. */
+  gloop_scope *shield;
+  if (gloop_scope_open(INFINITY, GLOOP_SCOPE_SHIELD, &shield) == 0) {
+    CHECK_OK(gloop_sleep(CLEANUP_S));
+    CHECK_OK(gloop_scope_close(shield));
+  }
+  s->cleanups++;
+  return rc == GLOOP_ECANCELED ? 0 : rc;
+}
+
+static int main_with_workers(void *arg) {
+  life_state *s = arg;
+  gloop_nursery *n;
+  int rc = gloop_nursery_open(&n);
+  if (rc < 0) return rc;
+  for (int i = 0; i < WORKERS; i++) CHECK_OK(gloop_nursery_start(n, worker, s, NULL, NULL));
+  if (s->quit_from_task) {
+    CHECK_OK(gloop_sleep(0.03));
+    s->quit_at = qts_now();
+    gloop_qt_app_quit(qt_app);
+    s->quit_rc_in_run = gloop_in_run();
+  }
+  rc = gloop_nursery_close(n);
+  if (rc < 0) return rc;
+  /* The run is cancelled: the next checkpoint says so. */
+  rc = gloop_checkpoint();
+  s->main_cancelled = rc == GLOOP_ECANCELED;
+  return rc;
+}
+
+static void life_done(const gloop_outcome *o, void *data) {
+  life_state *s = data;
+  CHECK_ERR(o->status, GLOOP_ECANCELED);
+  s->done_calls++;
+  s->done_at = qts_now();
+  s->cleanups_at_done = s->cleanups;
+  s->visible_at_done = qts_visible(s->window);
+}
+
+static void make_window(life_state *s) {
+  CHECK_OK(gloop_qt_window_new(&s->window));
+  CHECK_OK(gloop_qt_widget_resize(s->window, 200, 100));
+  CHECK_OK(gloop_qt_widget_show(s->window));
+}
+
+static void quit_now(void *data) {
+  life_state *s = data;
+  if (s->started < WORKERS) {
+    qts_after(5, quit_now, s);
+    return;
+  }
+  s->quit_at = qts_now();
+  gloop_qt_app_quit(qt_app);
+  /* The quit was held back: the run and the window are still there. */
+  s->quit_rc_in_run = gloop_in_run();
+  s->visible_after_quit = qts_visible(s->window);
+}
+
+QT_CASE(quit_while_running) {
+  gloop_qt_app *app = qt_app_make();
+  life_state s;
+  memset(&s, 0, sizeof s);
+  make_window(&s);
+  CHECK_OK(gloop_qt_start(main_with_workers, &s, life_done, &s, NULL));
+  qts_after(100, quit_now, &s);
+  qt_capture_begin();
+  int code = gloop_qt_app_exec(app);
+  double returned_at = qts_now();
+  const char *err = qt_capture_end();
+  CHECK_INT(code, ==, 0);
+  CHECK_INT(s.quit_rc_in_run, ==, 1);
+  CHECK_INT(s.visible_after_quit, ==, 1);
+  CHECK_INT(s.done_calls, ==, 1);
+  CHECK_INT(s.cleanups_at_done, ==, WORKERS);
+  CHECK_INT(s.main_cancelled, ==, 1);
+  /* The application stayed up through the cleanup, and exited after done. */
+  CHECK_INT(s.visible_at_done, ==, 1);
+  CHECK_DBL(s.done_at - s.quit_at, >=, CLEANUP_S * 0.9);
+  CHECK_DBL(returned_at, >=, s.done_at);
+  CHECK_INT(qts_visible(s.window), ==, 0);
+  CHECK_NOT_CONTAINS(err, "abandoned");
+  CHECK(!gloop_in_run());
+  gloop_qt_widget_free(s.window);
+  gloop_qt_app_free(app);
+  return 0;
+}
+
+static void close_window(void *data) {
+  life_state *s = data;
+  if (s->started < WORKERS) {
+    qts_after(5, close_window, s);
+    return;
+  }
+  s->quit_at = qts_now();
+  CHECK_OK(gloop_qt_widget_close(s->window));
+}
+
+QT_CASE(quit_last_window) {
+  gloop_qt_app *app = qt_app_make();
+  life_state s;
+  memset(&s, 0, sizeof s);
+  make_window(&s);
+  /* No done callback: the default one must stay quiet about the
+   * cancellation the quit itself caused. */
+  CHECK_OK(gloop_qt_start(main_with_workers, &s, NULL, NULL, NULL));
+  qts_after(100, close_window, &s);
+  qt_capture_begin();
+  int code = gloop_qt_app_exec(app);
+  double returned_at = qts_now();
+  const char *err = qt_capture_end();
+  CHECK_INT(code, ==, 0);
+  CHECK_INT(s.cleanups, ==, WORKERS);
+  CHECK_INT(s.main_cancelled, ==, 1);
+  CHECK_DBL(returned_at - s.quit_at, >=, CLEANUP_S * 0.9);
+  CHECK_NOT_CONTAINS(err, "main task failed");
+  CHECK_NOT_CONTAINS(err, "abandoned");
+  CHECK(!gloop_in_run());
+  gloop_qt_widget_free(s.window);
+  gloop_qt_app_free(app);
+  return 0;
+}
+
+QT_CASE(quit_from_task) {
+  gloop_qt_app *app = qt_app_make();
+  life_state s;
+  memset(&s, 0, sizeof s);
+  s.quit_from_task = 1;
+  make_window(&s);
+  CHECK_OK(gloop_qt_start(main_with_workers, &s, life_done, &s, NULL));
+  int code = gloop_qt_app_exec(app);
+  CHECK_INT(code, ==, 0);
+  CHECK_INT(s.quit_rc_in_run, ==, 1);
+  CHECK_INT(s.done_calls, ==, 1);
+  CHECK_INT(s.cleanups_at_done, ==, WORKERS);
+  CHECK_INT(s.visible_at_done, ==, 1);
+  CHECK_DBL(s.done_at - s.quit_at, >=, CLEANUP_S * 0.9);
+  gloop_qt_widget_free(s.window);
+  gloop_qt_app_free(app);
+  return 0;
+}
+
+/* ---- Qt ending first ----------------------------------------------------- */
+
+/* Tasks parked in every kind of wait the shim owns state for: a click, a
+ * signal of the application, a message box, and a plain sleep. None of them
+ * may run its cleanup, and nothing may leak. */
+typedef struct abandon_state {
+  gloop_qt_widget *button; /* NULL: no click waiter */
+  int waiting;
+  int resumed;
+  int done_calls;
+} abandon_state;
+
+static int wait_click_task(void *arg) {
+  abandon_state *s = arg;
+  s->waiting++;
+  gloop_qt_wait_clicked(s->button);
+  s->resumed++;
+  return 0;
+}
+
+static int wait_app_signal_task(void *arg) {
+  abandon_state *s = arg;
+  s->waiting++;
+  gloop_qt_wait_signal((gloop_qt_object *)(void *)qt_app, "applicationNameChanged()");
+  s->resumed++;
+  return 0;
+}
+
+static int box_task(void *arg) {
+  abandon_state *s = arg;
+  int result;
+  s->waiting++;
+  gloop_qt_message_box(NULL, "Abandon", "This box goes with the run.", 0, &result);
+  s->resumed++;
+  return 0;
+}
+
+static int sleep_task(void *arg) {
+  abandon_state *s = arg;
+  s->waiting++;
+  gloop_sleep(60);
+  s->resumed++;
+  return 0;
+}
+
+static int main_parks(void *arg) {
+  abandon_state *s = arg;
+  gloop_nursery *n;
+  int rc = gloop_nursery_open(&n);
+  if (rc < 0) return rc;
+  if (s->button != NULL) CHECK_OK(gloop_nursery_start(n, wait_click_task, s, NULL, NULL));
+  CHECK_OK(gloop_nursery_start(n, wait_app_signal_task, s, NULL, NULL));
+  CHECK_OK(gloop_nursery_start(n, box_task, s, NULL, NULL));
+  CHECK_OK(gloop_nursery_start(n, sleep_task, s, NULL, NULL));
+  rc = gloop_nursery_close(n);
+  s->resumed++;
+  return rc;
+}
+
+static void abandon_done(const gloop_outcome *o, void *data) {
+  (void)o;
+  abandon_state *s = data;
+  s->done_calls++;
+}
+
+/* Exits once every task is parked in its wait. */
+static void exit_now(void *data) {
+  abandon_state *s = data;
+  if (s->waiting < 4) {
+    qts_after(5, exit_now, s);
+    return;
+  }
+  CHECK(gloop_qt_active_message_box() != NULL);
+  qts_exit(3);
+}
+
+static int quick_entry(void *arg) {
+  int *ran = arg;
+  (*ran)++;
+  return gloop_sleep(0.001);
+}
+
+static void quit_in_done(const gloop_outcome *o, void *data) {
+  (void)data;
+  CHECK_ERR(o->status, 0);
+  gloop_qt_app_quit(qt_app);
+}
+
+QT_CASE(qt_exit_first) {
+  gloop_qt_app *app = qt_app_make();
+  gloop_qt_widget *window, *central;
+  gloop_qt_layout *box;
+  abandon_state s;
+  memset(&s, 0, sizeof s);
+  CHECK_OK(gloop_qt_window_new(&window));
+  central = gloop_qt_window_central(window);
+  CHECK(central != NULL);
+  CHECK_OK(gloop_qt_vbox_new(central, &box));
+  CHECK_OK(gloop_qt_button_new("Never clicked", &s.button));
+  CHECK_OK(gloop_qt_vbox_add(box, s.button, GLOOP_QT_ALIGN_DEFAULT));
+  CHECK_OK(gloop_qt_widget_show(window));
+  int top_levels = qts_top_level_count();
+
+  gloop_options opts;
+  qt_counting_options(&opts);
+  CHECK_OK(gloop_qt_start(main_parks, &s, abandon_done, &s, &opts));
+  qts_after(100, exit_now, &s);
+  qt_capture_begin();
+  int code = gloop_qt_app_exec(app);
+  const char *err = qt_capture_end();
+  CHECK_INT(code, ==, 3);
+  CHECK_CONTAINS(err, "guestloop: Qt quit before the guest run finished; run abandoned");
+  CHECK(!gloop_in_run());
+  CHECK_INT(s.done_calls, ==, 0);
+  CHECK_INT(s.resumed, ==, 0);
+  /* Nothing of the run is left: no loop memory, no waiter connected to the
+   * button, no message box. */
+  CHECK_INT(qt_live_allocs(), ==, 0);
+  CHECK_INT(qts_signal_connected(gloop_qt_widget_object(s.button), "clicked(bool)"), ==, 0);
+  CHECK(gloop_qt_active_message_box() == NULL);
+  CHECK_INT(qts_top_level_count(), ==, top_levels);
+
+  /* The shim recovers: a new run works in the same application. */
+  int ran = 0;
+  CHECK_OK(gloop_qt_start(quick_entry, &ran, quit_in_done, NULL, NULL));
+  CHECK_INT(gloop_qt_app_exec(app), ==, 0);
+  CHECK_INT(ran, ==, 1);
+  gloop_qt_widget_free(window);
+  gloop_qt_app_free(app);
+  return 0;
+}
+
+QT_CASE(qt_app_freed_first) {
+  gloop_qt_app *app = qt_app_make();
+  abandon_state s;
+  memset(&s, 0, sizeof s);
+  gloop_options opts;
+  qt_counting_options(&opts);
+  CHECK_OK(gloop_qt_start(main_parks, &s, abandon_done, &s, &opts));
+  /* Let the run get going without ever entering exec(), until every task
+   * is parked in its wait. */
+  while (s.waiting < 3) qts_process_events(5);
+  CHECK(gloop_qt_active_message_box() != NULL);
+  qt_capture_begin();
+  gloop_qt_app_free(app);
+  const char *err = qt_capture_end();
+  CHECK_CONTAINS(err, "guestloop: Qt quit before the guest run finished; run abandoned");
+  CHECK(!gloop_in_run());
+  CHECK_INT(s.done_calls, ==, 0);
+  CHECK_INT(s.resumed, ==, 0);
+  CHECK_INT(qt_live_allocs(), ==, 0);
+  /* Without an application the shim refuses politely. */
+  CHECK_ERR(gloop_qt_start(quick_entry, NULL, NULL, NULL, NULL), GLOOP_EINVAL);
+  return 0;
+}

@@ -1,0 +1,277 @@
+/* test_run.c - Qt cases for starting runs: outcomes, the default report, refused and sequential starts. */
+#include <stdio.h>
+#include <string.h>
+
+#include "qt_test.h"
+
+/* What a done callback saw. */
+typedef struct done_rec {
+  int calls;
+  int status;
+  char message[256];
+  int in_run;    /* gloop_in_run() inside the callback */
+  int quit;      /* quit the application from the callback */
+} done_rec;
+
+static void record_done(const gloop_outcome *o, void *data) {
+  done_rec *d = data;
+  d->calls++;
+  d->status = o->status;
+  snprintf(d->message, sizeof d->message, "%s", o->message);
+  d->in_run = gloop_in_run();
+  if (d->quit) gloop_qt_app_quit(qt_app);
+}
+
+/* ---- Outcomes ------------------------------------------------------------ */
+
+static int main_sleeps_then_succeeds(void *arg) {
+  int *ran = arg;
+  int rc = gloop_sleep(0.01);
+  if (rc < 0) return rc;
+  (*ran)++;
+  return 0;
+}
+
+QT_CASE(outcome_success) {
+  gloop_qt_app *app = qt_app_make();
+  int ran = 0;
+  done_rec rec = {.quit = 1};
+  CHECK_OK(gloop_qt_start(main_sleeps_then_succeeds, &ran, record_done, &rec, NULL));
+  /* Synchronous set-up: the run is live at once, the main task has not run. */
+  CHECK(gloop_in_run());
+  CHECK_INT(ran, ==, 0);
+  CHECK_INT(gloop_qt_app_exec(app), ==, 0);
+  CHECK_INT(rec.calls, ==, 1);
+  CHECK_ERR(rec.status, 0);
+  CHECK_INT(rec.in_run, ==, 0);
+  CHECK_INT(ran, ==, 1);
+  CHECK(!gloop_in_run());
+  gloop_qt_app_free(app);
+  return 0;
+}
+
+static int main_fails(void *arg) {
+  (void)arg;
+  gloop_sleep(0.005);
+  return gloop_fail(GLOOP_EINVAL, "bad input %d", 42);
+}
+
+QT_CASE(outcome_failure) {
+  gloop_qt_app *app = qt_app_make();
+  done_rec rec = {.quit = 1};
+  CHECK_OK(gloop_qt_start(main_fails, NULL, record_done, &rec, NULL));
+  CHECK_INT(gloop_qt_app_exec(app), ==, 0);
+  CHECK_INT(rec.calls, ==, 1);
+  CHECK_ERR(rec.status, GLOOP_EINVAL);
+  CHECK_CONTAINS(rec.message, "bad input 42");
+  gloop_qt_app_free(app);
+  return 0;
+}
+
+static int main_times_out(void *arg) {
+  (void)arg;
+  return gloop_fail(GLOOP_ETIMEDOUT, "took too long");
+}
+
+static int main_succeeds(void *arg) {
+  int *ran = arg;
+  (*ran)++;
+  return 0;
+}
+
+/* Quits once no run is live any more (the default done callback gives the
+ * test no other signal). */
+static void quit_when_idle(void *data) {
+  if (gloop_in_run())
+    qts_after(5, quit_when_idle, data);
+  else
+    gloop_qt_app_quit(qt_app);
+}
+
+QT_CASE(outcome_default_report) {
+  gloop_qt_app *app = qt_app_make();
+  /* A failed main task with no done callback is reported on stderr. */
+  qt_capture_begin();
+  CHECK_OK(gloop_qt_start(main_times_out, NULL, NULL, NULL, NULL));
+  qts_after(5, quit_when_idle, NULL);
+  CHECK_INT(gloop_qt_app_exec(app), ==, 0);
+  const char *err = qt_capture_end();
+  CHECK_CONTAINS(err, "guestloop: main task failed: took too long (ETIMEDOUT)");
+  /* A successful one is not. */
+  int ran = 0;
+  qt_capture_begin();
+  CHECK_OK(gloop_qt_start(main_succeeds, &ran, NULL, NULL, NULL));
+  qts_after(5, quit_when_idle, NULL);
+  CHECK_INT(gloop_qt_app_exec(app), ==, 0);
+  err = qt_capture_end();
+  CHECK_INT(ran, ==, 1);
+  CHECK_NOT_CONTAINS(err, "main task failed");
+  gloop_qt_app_free(app);
+  return 0;
+}
+
+/* ---- Refused and sequential starts --------------------------------------- */
+
+typedef struct refuse_state {
+  int inner_start;   /* gloop_qt_start() from inside a task */
+  int host_start;    /* gloop_qt_start() from a Qt timer while the run is live */
+  int second_entries;
+} refuse_state;
+
+static int second_entry(void *arg) {
+  refuse_state *s = arg;
+  s->second_entries++;
+  return 0;
+}
+
+static int main_tries_to_nest(void *arg) {
+  refuse_state *s = arg;
+  s->inner_start = gloop_qt_start(second_entry, s, NULL, NULL, NULL);
+  return gloop_sleep(0.1);
+}
+
+static void start_from_host(void *data) {
+  refuse_state *s = data;
+  s->host_start = gloop_qt_start(second_entry, s, NULL, NULL, NULL);
+}
+
+QT_CASE(second_start_refused) {
+  gloop_qt_app *app = qt_app_make();
+  refuse_state s = {1, 1, 0};
+  done_rec rec = {.quit = 1};
+  CHECK_OK(gloop_qt_start(main_tries_to_nest, &s, record_done, &rec, NULL));
+  /* Straight after the start, from the same host context. */
+  CHECK_ERR(gloop_qt_start(second_entry, &s, NULL, NULL, NULL), GLOOP_ERUNNING);
+  /* The core refuses a second run on this thread even when asked directly. */
+  CHECK_ERR(gloop_start_guest_run(second_entry, &s, gloop_qt_post, record_done, &rec),
+            GLOOP_ERUNNING);
+  qts_after(30, start_from_host, &s);
+  CHECK_INT(gloop_qt_app_exec(app), ==, 0);
+  CHECK_ERR(s.inner_start, GLOOP_ERUNNING);
+  CHECK_ERR(s.host_start, GLOOP_ERUNNING);
+  CHECK_INT(s.second_entries, ==, 0);
+  CHECK_INT(rec.calls, ==, 1);
+  CHECK_ERR(rec.status, 0);
+  gloop_qt_app_free(app);
+  return 0;
+}
+
+enum { SEQ_RUNS = 6 };
+
+typedef struct seq_state {
+  int entries[SEQ_RUNS];
+  int dones;
+  int started;
+} seq_state;
+
+static int seq_entry(void *arg);
+
+static void seq_done(const gloop_outcome *o, void *data) {
+  seq_state *s = data;
+  CHECK_ERR(o->status, 0);
+  CHECK(!gloop_in_run());
+  s->dones++;
+  /* The first half starts the next run straight from the done callback, the
+   * second half from a later Qt timer (seq_start_later): both must work. */
+  if (s->started < SEQ_RUNS / 2) {
+    s->started++;
+    CHECK_OK(gloop_qt_start(seq_entry, s, seq_done, s, NULL));
+  }
+}
+
+static int seq_entry(void *arg) {
+  seq_state *s = arg;
+  s->entries[s->started - 1]++;
+  return gloop_sleep(0.002);
+}
+
+static void seq_start_later(void *data) {
+  seq_state *s = data;
+  if (gloop_in_run() || s->dones < s->started) {
+    qts_after(2, seq_start_later, s);
+    return;
+  }
+  if (s->started == SEQ_RUNS) {
+    gloop_qt_app_quit(qt_app);
+    return;
+  }
+  s->started++;
+  CHECK_OK(gloop_qt_start(seq_entry, s, seq_done, s, NULL));
+  qts_after(2, seq_start_later, s);
+}
+
+QT_CASE(sequential_runs) {
+  gloop_qt_app *app = qt_app_make();
+  seq_state s;
+  memset(&s, 0, sizeof s);
+  s.started = 1;
+  CHECK_OK(gloop_qt_start(seq_entry, &s, seq_done, &s, NULL));
+  qts_after(2, seq_start_later, &s);
+  CHECK_INT(gloop_qt_app_exec(app), ==, 0);
+  CHECK_INT(s.started, ==, SEQ_RUNS);
+  CHECK_INT(s.dones, ==, SEQ_RUNS);
+  for (int i = 0; i < SEQ_RUNS; i++) CHECK_INT(s.entries[i], ==, 1);
+  gloop_qt_app_free(app);
+  return 0;
+}
+
+/* ---- Starting on a signal ------------------------------------------------ */
+
+typedef struct signal_state {
+  gloop_qt_widget *button;
+  int entries;
+  int dones;
+  int clicks;
+} signal_state;
+
+static int signal_entry(void *arg) {
+  signal_state *s = arg;
+  s->entries++;
+  return gloop_sleep(0.05);
+}
+
+static void signal_done(const gloop_outcome *o, void *data) {
+  signal_state *s = data;
+  CHECK_ERR(o->status, 0);
+  if (++s->dones == 2) gloop_qt_app_quit(qt_app);
+}
+
+/* Three clicks: the second lands while the first run is live and is
+ * refused; the third, once that run is done, starts a fresh run. */
+static void signal_click(void *data) {
+  signal_state *s = data;
+  if (s->clicks == 2 && s->dones == 0) {
+    qts_after(5, signal_click, s);
+    return;
+  }
+  s->clicks++;
+  CHECK_OK(gloop_qt_button_click(s->button));
+}
+
+QT_CASE(start_on_signal) {
+  gloop_qt_app *app = qt_app_make();
+  signal_state s = {NULL, 0, 0, 0};
+  CHECK_OK(gloop_qt_button_new("Start", &s.button));
+  CHECK_ERR(gloop_qt_start_on_signal(gloop_qt_widget_object(s.button), "nosuchsignal()",
+                                     signal_entry, &s, signal_done, &s),
+            GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_start_on_signal(NULL, "clicked()", signal_entry, &s, signal_done, &s),
+            GLOOP_EINVAL);
+  CHECK_OK(gloop_qt_start_on_signal(gloop_qt_widget_object(s.button), "clicked()", signal_entry,
+                                    &s, signal_done, &s));
+  qts_after(0, signal_click, &s);
+  qts_after(10, signal_click, &s);
+  qts_after(20, signal_click, &s);
+  qt_capture_begin();
+  CHECK_INT(gloop_qt_app_exec(app), ==, 0);
+  const char *err = qt_capture_end();
+  CHECK_CONTAINS(err, "cannot start a guest run on signal");
+  CHECK_CONTAINS(err, "ERUNNING");
+  CHECK_INT(s.clicks, ==, 3);
+  CHECK_INT(s.entries, ==, 2);
+  CHECK_INT(s.dones, ==, 2);
+  /* The starter dies with its sender. */
+  gloop_qt_widget_free(s.button);
+  gloop_qt_app_free(app);
+  return 0;
+}
