@@ -32,7 +32,8 @@ typedef struct gloop_qt_layout gloop_qt_layout;
  * and the re-entry receiver. Errors: GLOOP_EINVAL, GLOOP_EBUSY (an application
  * exists already), GLOOP_EINTERNAL (no custom event type left). */
 GLOOP_API int gloop_qt_app_new(int *argc, char **argv, gloop_qt_app **out);
-/** Runs the Qt event loop; returns its exit code. If a guest run is live when
+/** Runs the Qt event loop; returns its exit code (Qt's, so it is not a
+ * GLOOP_E* code; misuse such as a NULL app returns GLOOP_EINVAL). If a guest run is live when
  * the application is asked to quit (last window closed, quit(), a window
  * closed with gloop_qt_widget_close()), the run's main task is cancelled and
  * the application exits only after done_cb has run. */
@@ -124,7 +125,9 @@ GLOOP_API long gloop_qt_label_color(gloop_qt_widget *label);
 
 /** QPushButton. */
 GLOOP_API int gloop_qt_button_new(const char *text, gloop_qt_widget **out);
-/** Calls cb(data) on the GUI thread at each click (host context). */
+/** Calls cb(data) on the GUI thread at each click: in host context for a
+ * user's click, or in task context when a task clicks the button through
+ * gloop_qt_button_click(). */
 GLOOP_API int gloop_qt_button_on_clicked(gloop_qt_widget *button, gloop_callback_fn cb,
                                          void *data);
 /** Clicks it programmatically (emits clicked), for tests and scripts. */
@@ -133,7 +136,8 @@ GLOOP_API int gloop_qt_button_click(gloop_qt_widget *button);
 /* ---- Awaiting Qt from tasks -------------------------------------------- */
 
 /** Waits for the button's next click. 0, GLOOP_ECANCELED, GLOOP_EDESTROYED
- * (the button was deleted while waiting). Task context. The signal only marks
+ * (the button was deleted while waiting), GLOOP_ENOTTASK, GLOOP_EWRONGTHREAD.
+ * Task context. The signal only marks
  * the task ready; it resumes in a later tick, never inside the emit. */
 GLOOP_API int gloop_qt_wait_clicked(gloop_qt_widget *button);
 /** Waits for any signal of `sender` chosen by signature ("destroyed()",
@@ -141,17 +145,22 @@ GLOOP_API int gloop_qt_wait_clicked(gloop_qt_widget *button);
  * GLOOP_ECANCELED, GLOOP_EDESTROYED. Task context. */
 GLOOP_API int gloop_qt_wait_signal(gloop_qt_object *sender, const char *signal);
 
-/** Opens a message box non-modally (QMessageBox::open) and waits for it to be
- * finished; \*result receives the standard button that closed it (0 if the
- * box was rejected). Other tasks keep running meanwhile. buttons is a mask of
- * GLOOP_QT_BUTTON_\*; 0 = OK. If the waiting task is cancelled the box is
- * closed. Errors: GLOOP_ECANCELED, GLOOP_ENOTTASK. Task context. */
+/** Standard buttons for gloop_qt_message_box(). */
 enum {
   GLOOP_QT_BUTTON_OK = 0x00000400,
   GLOOP_QT_BUTTON_CANCEL = 0x00400000,
   GLOOP_QT_BUTTON_YES = 0x00004000,
   GLOOP_QT_BUTTON_NO = 0x00010000
 };
+/** Opens a message box non-modally (QMessageBox::open, no nested event
+ * loop) and waits for it to be finished; \*result receives the standard
+ * button that closed it (0 if the box was rejected). Other tasks keep running
+ * meanwhile. buttons is a mask of GLOOP_QT_BUTTON_\*; 0 = OK. The buttons
+ * carry the object names "ok", "cancel", "yes" and "no", so scripts and tests
+ * can find and click them. If the waiting task is cancelled the box is
+ * closed. Errors: GLOOP_ECANCELED, GLOOP_ENOTTASK, GLOOP_EDESTROYED (the
+ * parent was deleted while waiting), GLOOP_EINVAL (unknown button bits or a
+ * bad parent). Task context. */
 GLOOP_API int gloop_qt_message_box(gloop_qt_widget *parent, const char *title,
                                    const char *text, int buttons, int *result);
 /** The message box a task currently waits on, or NULL (for tests and scripts). */

@@ -16,6 +16,8 @@
 #include "guestloop/guestloop.hpp"
 
 #include <QByteArray>
+
+#include <cstring>
 #include <QMetaMethod>
 #include <QObject>
 
@@ -61,10 +63,17 @@ void wait(Sender *sender, Signal signal) {
   const QMetaMethod method = QMetaMethod::fromSignal(signal);
   if (!method.isValid() || method.methodType() != QMetaMethod::Signal)
     throw error(GLOOP_EINVAL, "gloop::qt::wait: not a signal");
-  /* The signature must live until the wait ends; it is a local of this
-   * task's frame, which stays put while the task waits. */
-  const QByteArray signature = method.methodSignature();
-  check(gloop_qt_wait_signal(handle(static_cast<QObject *>(sender)), signature.constData()));
+  /* Nothing that owns heap memory may stay on the task's stack across the
+   * wait: if the run is abandoned meanwhile, the frame is never unwound. So
+   * the signature is copied into a plain buffer before waiting. */
+  char signature[256];
+  {
+    const QByteArray sig = method.methodSignature();
+    if (static_cast<size_t>(sig.size()) >= sizeof signature)
+      throw error(GLOOP_EINVAL, "gloop::qt::wait: signal signature too long");
+    std::memcpy(signature, sig.constData(), static_cast<size_t>(sig.size()) + 1);
+  }
+  check(gloop_qt_wait_signal(handle(static_cast<QObject *>(sender)), signature));
 }
 
 /**
