@@ -140,12 +140,16 @@ typedef struct gloop__stack {
   size_t map_size;   /* whole mapping, guard included */
   size_t guard;      /* guard bytes at base (0 or one page) */
   unsigned vg_id;    /* valgrind stack id */
+  unsigned char in_slab;  /* part of a slab (default size), else its own mapping */
 } gloop__stack;
 
 /* usable area: [base + guard, base + map_size) */
 int gloop__stack_alloc(struct gloop__run *run, size_t size, gloop__stack *out);
 void gloop__stack_release(struct gloop__run *run, gloop__stack *s);
 void gloop__stack_pool_drain(struct gloop__run *run);
+/* Idle-time upkeep: gives back the pages of at most `max_calls` free stacks
+ * beyond the cache bound. */
+void gloop__stack_trim(struct gloop__run *run, size_t max_calls);
 int gloop__stack_guard_hit(const gloop__stack *s, const void *addr);
 int gloop__overflow_handler_install(void);
 void gloop__altstack_enter(struct gloop__run *run);
@@ -310,10 +314,17 @@ typedef struct gloop__run {
   /* Stacks. */
   size_t stack_size;
   int guard;
-  gloop__stack *pool;           /* cached stacks of stack_size */
+  gloop__stack *pool;           /* free stacks of stack_size (LIFO) */
+  size_t pool_alloc;            /* capacity of `pool` */
+  size_t pool_trimmed;          /* pool[0 .. pool_trimmed) gave their pages back */
+  void **slabs;                 /* every slab mapping of the run */
+  size_t nslabs, slabs_alloc;
+  char *slab_cursor;            /* next never-used slot of the newest slab */
+  size_t slab_left;
   struct gloop_task *free_tasks; /* recycled task records (linked through `arg`) */
   size_t nfree_tasks;
-  size_t pool_len, pool_cap;
+  size_t pool_len;
+  size_t pool_cap;              /* bound on free stacks kept resident */
   void *altstack;               /* our sigaltstack, if we installed one */
 
   /* Host side. */

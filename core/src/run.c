@@ -259,6 +259,8 @@ static enum tick_result tick(gloop__run *run, int woken) {
     run->idle_wait = d;
   }
   if (run->idle_wait == 0) return TICK_BUSY;
+  /* Going idle: a good moment for bounded upkeep that costs system calls. */
+  gloop__stack_trim(run, 16);
   return TICK_IDLE;
 }
 
@@ -318,7 +320,6 @@ static void destroy_run(gloop__run *run) {
   gloop__heap_free(&run->timers, &run->alloc);
   gloop__io_free(run);
   gloop__stack_pool_drain(run);
-  gloop__free(&run->alloc, run->pool);
   if (run->guard) gloop__altstack_leave(run);
   if (run->epfd >= 0) close(run->epfd);
   if (run->wakefd >= 0) close(run->wakefd);
@@ -385,8 +386,6 @@ static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_
   run->sys.scope.is_nursery = 1;
 
   rc = GLOOP_ENOMEM;
-  run->pool = gloop__malloc(&alloc, run->pool_cap * sizeof *run->pool);
-  if (run->pool == NULL) goto fail;
   if (gloop__fault(GLOOP_FAULT_FD)) goto fail;
   run->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   run->epfd = epoll_create1(EPOLL_CLOEXEC);

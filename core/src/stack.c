@@ -33,38 +33,125 @@ size_t gloop__page_size(void) {
   return page;
 }
 
-/* Stacks are mapped with MAP_NORESERVE and never touched by us, so only the
+/* Stacks of the run's default size are carved from slabs: one mapping holds
+ * SLAB_STACKS stacks, each with its guard page at the bottom. A slab is
+ * mapped with MAP_NORESERVE and nothing in it is touched by us, so only the
  * pages a task actually uses become resident: a task that sleeps with a
- * shallow stack costs one or two pages of RSS whatever its stack size. */
-static int map_stack(gloop__run *run, size_t size, gloop__stack *out) {
-  size_t guard = run->guard ? gloop__page_size() : 0;
-  size_t total = size + guard;
-  if (gloop__fault(GLOOP_FAULT_STACK)) return GLOOP_ENOMEM;
-  void *p = mmap(NULL, total, PROT_READ | PROT_WRITE,
+ * shallow stack costs one or two pages whatever its stack size.
+ *
+ * Why slabs: once a process has a second thread (the helper), every munmap,
+ * and every mprotect of a mapped range, must shoot down TLB entries on the
+ * other CPUs, which in a virtual machine costs tens of microseconds. A
+ * stack per mapping paid that for each task and again at the end of the
+ * run; a slab pays one mmap per SLAB_STACKS tasks, one mprotect per slot in
+ * its lifetime, and one munmap when the run ends.
+ *
+ * A finished task's stack goes onto the run's free list (a LIFO, so the
+ * next task gets the most recently used, cache-warm stack) without any
+ * system call. When the run goes idle, free stacks beyond the `pool_cap`
+ * bound give their pages back with MADV_DONTNEED, a few per idle period so
+ * the host never stalls on it; they stay on the list. The list keeps the
+ * given-back stacks as a prefix: pool[0 .. pool_trimmed) have no pages,
+ * the rest are resident. Stacks of other sizes get a mapping of their own
+ * and are unmapped when their task ends. */
+
+#define SLAB_STACKS 64
+
+static void register_stack(gloop__stack *st) {
+#ifdef GLOOP_HAVE_VALGRIND
+  st->vg_id = VALGRIND_STACK_REGISTER((char *)st->base + st->guard,
+                                      (char *)st->base + st->map_size);
+#else
+  st->vg_id = 0;
+#endif
+}
+
+static void deregister_stack(const gloop__stack *st) {
+#ifdef GLOOP_HAVE_VALGRIND
+  VALGRIND_STACK_DEREGISTER(st->vg_id);
+#else
+  (void)st;
+#endif
+}
+
+static int protect_guard(void *p, size_t guard) {
+  if (guard == 0 || mprotect(p, guard, PROT_NONE) == 0) return 0;
+  if (errno == ENOMEM) {
+    /* Splitting the mapping hit vm.max_map_count: each guarded stack costs
+     * two mappings. Say which limit and which option. */
+    gloop__set_last_message(
+        "guestloop: cannot protect another stack guard page: the process reached "
+        "its memory-mapping limit (vm.max_map_count, two mappings per guarded "
+        "stack); set gloop_options.guard_pages = 0 or raise the limit");
+  }
+  return GLOOP_ENOMEM;
+}
+
+static void *map_region(size_t size) {
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-  if (p == MAP_FAILED) return GLOOP_ENOMEM;
-  if (guard && mprotect(p, guard, PROT_NONE) != 0) {
-    int e = errno;
-    munmap(p, total);
-    if (e == ENOMEM) {
-      /* The mapping split in two hit vm.max_map_count: each guarded stack
-       * costs two mappings. Say which limit and which option. */
-      gloop__set_last_message(
-          "guestloop: cannot protect another stack guard page: the process reached "
-          "its memory-mapping limit (vm.max_map_count, two mappings per guarded "
-          "stack); set gloop_options.guard_pages = 0 or raise the limit");
-    }
+  return p == MAP_FAILED ? NULL : p;
+}
+
+/* A stack of a size other than the run's default: a mapping of its own. */
+static int map_single(gloop__run *run, size_t size, gloop__stack *out) {
+  size_t guard = run->guard ? gloop__page_size() : 0;
+  void *p = map_region(size + guard);
+  if (p == NULL) return GLOOP_ENOMEM;
+  if (protect_guard(p, guard) != 0) {
+    munmap(p, size + guard);
     return GLOOP_ENOMEM;
   }
   out->base = p;
-  out->map_size = total;
+  out->map_size = size + guard;
   out->guard = guard;
-#ifdef GLOOP_HAVE_VALGRIND
-  out->vg_id = VALGRIND_STACK_REGISTER((char *)p + guard, (char *)p + total);
-#else
-  out->vg_id = 0;
-#endif
+  out->in_slab = 0;
+  register_stack(out);
   return 0;
+}
+
+/* Hands out the next never-used slot of the newest slab, mapping a new slab
+ * when the last one is used up. */
+static int carve_slot(gloop__run *run, gloop__stack *out) {
+  size_t guard = run->guard ? gloop__page_size() : 0;
+  size_t slot = run->stack_size + guard;
+  if (run->slab_left == 0) {
+    if (run->nslabs == run->slabs_alloc) {
+      size_t n = run->slabs_alloc ? run->slabs_alloc * 2 : 16;
+      void **slabs = gloop__fault(GLOOP_FAULT_MEMORY)
+                         ? NULL
+                         : run->alloc.fn(run->alloc.ud, run->slabs, n * sizeof *slabs);
+      if (slabs == NULL) return GLOOP_ENOMEM;
+      run->slabs = slabs;
+      run->slabs_alloc = n;
+    }
+    void *p = map_region(slot * SLAB_STACKS);
+    if (p == NULL) return GLOOP_ENOMEM;
+    run->slabs[run->nslabs++] = p;
+    run->slab_cursor = p;
+    run->slab_left = SLAB_STACKS;
+  }
+  int rc = protect_guard(run->slab_cursor, guard);
+  if (rc) return rc;
+  out->base = run->slab_cursor;
+  out->map_size = slot;
+  out->guard = guard;
+  out->in_slab = 1;
+  register_stack(out);
+  run->slab_cursor += slot;
+  run->slab_left--;
+  return 0;
+}
+
+int gloop__stack_alloc(gloop__run *run, size_t size, gloop__stack *out) {
+  if (size == run->stack_size && run->pool_len > 0) {
+    *out = run->pool[--run->pool_len];
+    if (run->pool_trimmed > run->pool_len) run->pool_trimmed = run->pool_len;
+    return 0;
+  }
+  if (gloop__fault(GLOOP_FAULT_STACK)) return GLOOP_ENOMEM;
+  if (size == run->stack_size) return carve_slot(run, out);
+  return map_single(run, size, out);
 }
 
 /* Frames of a task that never returned (an abandoned run) stay poisoned in
@@ -78,40 +165,53 @@ static void unpoison(const gloop__stack *s) {
 #endif
 }
 
-static void unmap_stack(gloop__stack *s) {
-  unpoison(s);
-#ifdef GLOOP_HAVE_VALGRIND
-  VALGRIND_STACK_DEREGISTER(s->vg_id);
-#endif
-  munmap(s->base, s->map_size);
-  s->base = NULL;
-}
-
-int gloop__stack_alloc(gloop__run *run, size_t size, gloop__stack *out) {
-  if (size == run->stack_size && run->pool_len > 0) {
-    *out = run->pool[--run->pool_len];
-    return 0;
-  }
-  return map_stack(run, size, out);
-}
-
-/* Stacks of the run's default size go back to the pool while it has room;
- * others are unmapped. A pooled stack keeps its resident pages, which is the
- * point: the next task reuses them without page faults. */
 void gloop__stack_release(gloop__run *run, gloop__stack *s) {
   if (s->base == NULL) return;
-  size_t usable = s->map_size - s->guard;
   unpoison(s);
-  if (usable == run->stack_size && run->pool_len < run->pool_cap) {
-    run->pool[run->pool_len++] = *s;
+  if (!s->in_slab) {
+    deregister_stack(s);
+    munmap(s->base, s->map_size);
     s->base = NULL;
     return;
   }
-  unmap_stack(s);
+  if (run->pool_len == run->pool_alloc) {
+    size_t n = run->pool_alloc ? run->pool_alloc * 2 : 64;
+    gloop__stack *pool = gloop__fault(GLOOP_FAULT_MEMORY)
+                             ? NULL
+                             : run->alloc.fn(run->alloc.ud, run->pool, n * sizeof *pool);
+    if (pool == NULL) {
+      /* No room to remember the slot: give its pages back; the slot itself
+       * stays unused until the slab is unmapped with the run. */
+      madvise((char *)s->base + s->guard, s->map_size - s->guard, MADV_DONTNEED);
+      deregister_stack(s);
+      s->base = NULL;
+      return;
+    }
+    run->pool = pool;
+    run->pool_alloc = n;
+  }
+  run->pool[run->pool_len++] = *s;
+  s->base = NULL;
+}
+
+void gloop__stack_trim(gloop__run *run, size_t max_calls) {
+  while (max_calls-- > 0 && run->pool_len - run->pool_trimmed > run->pool_cap) {
+    gloop__stack *s = &run->pool[run->pool_trimmed++];
+    madvise((char *)s->base + s->guard, s->map_size - s->guard, MADV_DONTNEED);
+  }
 }
 
 void gloop__stack_pool_drain(gloop__run *run) {
-  while (run->pool_len > 0) unmap_stack(&run->pool[--run->pool_len]);
+  while (run->pool_len > 0) deregister_stack(&run->pool[--run->pool_len]);
+  run->pool_trimmed = 0;
+  size_t slot = run->stack_size + (run->guard ? gloop__page_size() : 0);
+  for (size_t i = 0; i < run->nslabs; i++) munmap(run->slabs[i], slot * SLAB_STACKS);
+  gloop__free(&run->alloc, run->slabs);
+  gloop__free(&run->alloc, run->pool);
+  run->slabs = NULL;
+  run->pool = NULL;
+  run->nslabs = run->slabs_alloc = run->pool_alloc = 0;
+  run->slab_left = 0;
 }
 
 int gloop__stack_guard_hit(const gloop__stack *s, const void *addr) {

@@ -119,7 +119,10 @@ typedef struct gloop_options {
   /** Allocator for all loop memory except stacks; NULL = realloc/free. */
   gloop_realloc_fn realloc_fn;
   void *realloc_ud;
-  /** Upper bound on stacks kept for reuse after tasks end; 0 = default (1024). */
+  /** How many stacks of finished tasks keep their memory for reuse (reuse
+   * costs no system call and no page fault); stacks freed beyond this bound
+   * give their pages back to the system. 0 = default (1024). The same bound
+   * applies to recycled task records. */
   size_t stack_cache;
   /** Seconds a tick may keep running batches while work remains before it
    * hands control back to the host. 0 = exactly one batch per tick. Default
