@@ -121,7 +121,12 @@ static void run_entry(gloop__run *run, entry *e, int live) {
       e->fn.post(e->arg);
       break;
     case ENTRY_START:
-      if (live) gloop__start_system_task(run, e->fn.task, e->arg, e->name);
+      if (live) {
+        int rc = gloop__start_system_task(run, e->fn.task, e->arg, e->name);
+        /* The post was accepted, so the failure must not vanish: it counts
+         * as a failing system task. */
+        if (rc && rc != GLOOP_ENORUN) gloop__system_task_failed(run, rc, e->name);
+      }
       break;
     case ENTRY_CALL:
       finish_call(e->call, e->fn.work(e->arg));

@@ -24,6 +24,15 @@
   } while (0)
 void gloop__panic(const char *file, int line, const char *what);
 
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GLOOP_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define GLOOP_TSAN 1
+#endif
+
 #define gloop__container_of(ptr, type, member)                                \
   ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -208,15 +217,21 @@ struct gloop_task {
   enum gloop__task_state state;
   int result;                   /* what gloop__block() returns */
   int status;                   /* return value of fn */
+  int cancellable;              /* the current wait ends with ECANCELED on cancel */
+  /* Unique within the run: records are recycled, so identity checks that
+   * must outlive a task (a lock's owner) compare the serial too. */
+  uint64_t serial;
   char *message;                /* from gloop_fail(), allocated */
   /* While BLOCKED: detaches the task from what it waits on; NULL if the wait
    * cannot be interrupted (nursery close). */
   void (*unwait)(struct gloop_task *t);
-  int cancellable;              /* the current wait ends with ECANCELED on cancel */
   void *wait_obj;               /* what it waits on, for unwait */
   void *wait_data;              /* per-wait data (a channel element, ...) */
   gloop__timer sleep;           /* used by gloop_sleep_until */
   void *asan_fake_stack;
+#ifdef GLOOP_TSAN
+  void *tsan_fiber;
+#endif
   char name[32];
 };
 
@@ -310,6 +325,10 @@ typedef struct gloop__run {
   const void *sched_stack_bottom;
   size_t sched_stack_size;
   gloop_task *dead;             /* finished task whose stack is freed after switching away */
+  uint64_t next_serial;
+#ifdef GLOOP_TSAN
+  void *tsan_sched_fiber;       /* ThreadSanitizer's fiber for the scheduler */
+#endif
 
   /* Stacks. */
   size_t stack_size;
@@ -366,6 +385,7 @@ typedef struct gloop__run {
   struct gloop_nursery sys;     /* system tasks (gloop_token_start) */
 
   int interrupted;              /* SIGINT cancelled the run */
+  int sys_failed;               /* a system task failed and cancelled the run */
 
   /* Outcome. */
   int status;
@@ -421,6 +441,8 @@ void gloop__task_close_leftovers(gloop_task *t);
 /* I/O (io.c): process ready events from epoll; forget everything. */
 void gloop__io_process(gloop__run *run, const struct epoll_event *ev, int n);
 void gloop__io_free(gloop__run *run);
+/* A system task could not start (or failed): record it, cancel the run. */
+void gloop__system_task_failed(gloop__run *run, int rc, const char *name);
 /* Starts a system task (entry.c helper for gloop_token_start). */
 int gloop__start_system_task(gloop__run *run, gloop_task_fn fn, void *arg, const char *name);
 

@@ -93,7 +93,10 @@ void gloop__nursery_child_done(gloop_nursery *n, gloop_task *t) {
     n->message = dup_message(t->run, buf);
     gloop__scope_cancel(&n->scope);
     /* A failing system task ends the whole run, as in Trio. */
-    if (n == &t->run->sys) gloop__scope_cancel(&t->run->root);
+    if (n == &t->run->sys) {
+      t->run->sys_failed = 1;
+      gloop__scope_cancel(&t->run->root);
+    }
   }
   if (n->nchildren == 0 && n->owner_waiting) {
     n->owner_waiting = 0;
@@ -124,6 +127,18 @@ int gloop_nursery_close(gloop_nursery *n) {
   if (t == NULL) return err;
   if (n == NULL || n->owner != t || t->scope != &n->scope) return GLOOP_EINVAL;
   return close_nursery(t, n);
+}
+
+void gloop__system_task_failed(gloop__run *run, int rc, const char *name) {
+  gloop_nursery *n = &run->sys;
+  if (n->status == 0) {
+    n->status = rc;
+    char buf[300];
+    snprintf(buf, sizeof buf, "system task '%s' could not start: %s", name, gloop_strerror(rc));
+    n->message = dup_message(run, buf);
+  }
+  run->sys_failed = 1;
+  gloop__scope_cancel(&run->root);
 }
 
 void gloop__task_close_leftovers(gloop_task *t) {

@@ -302,14 +302,17 @@ static void stop_helper(gloop__run *run) {
 static void destroy_run(gloop__run *run) {
   gloop__sigint_release(run);
   stop_helper(run);
-  gloop__entryq_close(run, 0);
-  gloop__pool_close(run->tpool);
-  run->tpool = NULL;
+  /* Blocked tasks let go of what they wait on first: a worker job must be
+   * marked abandoned before the entry queue (which may hold its completion)
+   * is closed. */
   gloop__queue *q;
   for (q = run->all_tasks.next; q != &run->all_tasks; q = q->next) {
     gloop_task *t = gloop__container_of(q, gloop_task, all_node);
     if (t->state == GLOOP__TASK_BLOCKED && t->unwait) t->unwait(t);
   }
+  gloop__entryq_close(run, 0);
+  gloop__pool_close(run->tpool);
+  run->tpool = NULL;
   while ((q = gloop__queue_pop(&run->all_tasks)) != NULL) {
     gloop_task *t = gloop__container_of(q, gloop_task, all_node);
     gloop__queue_init(&t->all_node);
@@ -469,7 +472,10 @@ static int finish(gloop__run *run) {
   gloop__entryq_close(run, 1);
   if (run->interrupted && run->status == GLOOP_ECANCELED)
     snprintf(run->message, sizeof run->message, "%s", "cancelled by SIGINT (Ctrl-C)");
-  if (run->status == 0 && run->sys.status != 0) {
+  /* A failing system task is the outcome when the main task succeeded, or
+   * was only cancelled because of that failure. */
+  if (run->sys.status != 0 &&
+      (run->status == 0 || (run->status == GLOOP_ECANCELED && run->sys_failed))) {
     run->status = run->sys.status;
     snprintf(run->message, sizeof run->message, "%s",
              run->sys.message ? run->sys.message : gloop_strerror(run->sys.status));

@@ -155,11 +155,19 @@ unsigned gloop_semaphore_value(const gloop_semaphore *s) { return s ? s->value :
 
 /* ---- Lock ------------------------------------------------------------------------ */
 
+/* The owner is identified by record and serial: a task that ended while
+ * holding the lock leaves a stale pointer behind, and a recycled record must
+ * not inherit its ownership. */
 struct gloop_lock {
   gloop__bound b;
   gloop__queue waiters;
   gloop_task *owner;
+  uint64_t owner_serial;
 };
+
+static int owned_by(const gloop_lock *l, const gloop_task *t) {
+  return l->owner == t && l->owner_serial == t->serial;
+}
 
 int gloop_lock_new(gloop_lock **out) {
   if (out == NULL) return GLOOP_EINVAL;
@@ -184,11 +192,12 @@ int gloop_lock_acquire(gloop_lock *l) {
   int rc;
   gloop_task *t = task_for(&l->b, &rc);
   if (t == NULL) return rc;
-  if (l->owner == t) return GLOOP_EBUSY;
+  if (owned_by(l, t)) return GLOOP_EBUSY;
   rc = gloop__task_check_cancel(t);
   if (rc) return rc;
   if (l->owner == NULL) {
     l->owner = t;
+    l->owner_serial = t->serial;
     return 0;
   }
   /* Release makes the first waiter the owner before waking it (FIFO, no
@@ -202,8 +211,11 @@ int gloop_lock_release(gloop_lock *l) {
   if (rc) return rc;
   gloop_task *t = gloop__task_current(&rc);
   if (t == NULL) return rc;
-  if (l->owner != t) return GLOOP_EPERM;
+  if (!owned_by(l, t)) return GLOOP_EPERM;
   l->owner = pop_waiter(&l->waiters);
-  if (l->owner) gloop__task_wake(l->owner, 0);
+  if (l->owner) {
+    l->owner_serial = l->owner->serial;
+    gloop__task_wake(l->owner, 0);
+  }
   return 0;
 }

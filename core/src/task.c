@@ -17,6 +17,9 @@
 #ifdef GLOOP_ASAN
 #include <sanitizer/common_interface_defs.h>
 #endif
+#ifdef GLOOP_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 
 /* ---- Switching ------------------------------------------------------------
  *
@@ -28,6 +31,10 @@
 static void resume(gloop__run *run, gloop_task *t) {
   run->current = t;
   t->state = GLOOP__TASK_RUNNING;
+#ifdef GLOOP_TSAN
+  if (run->tsan_sched_fiber == NULL) run->tsan_sched_fiber = __tsan_get_current_fiber();
+  __tsan_switch_to_fiber(t->tsan_fiber, 0);
+#endif
 #ifdef GLOOP_ASAN
   __sanitizer_start_switch_fiber(&run->sched_fake_stack,
                                  (char *)t->stack.base + t->stack.guard,
@@ -64,6 +71,9 @@ static void suspend(gloop_task *t, int final) {
                                  run->sched_stack_size);
 #else
   (void)final;
+#endif
+#ifdef GLOOP_TSAN
+  __tsan_switch_to_fiber(run->tsan_sched_fiber, 0);
 #endif
   gloop__ctx_switch(&t->ctx, &run->sched_ctx);
   task_arrived(run, t);
@@ -107,6 +117,10 @@ static void task_main(void *arg) {
 void gloop__task_free(gloop_task *t) {
   gloop__run *run = t->run;
   gloop__queue_remove(&t->all_node);
+#ifdef GLOOP_TSAN
+  if (t->tsan_fiber) __tsan_destroy_fiber(t->tsan_fiber);
+  t->tsan_fiber = NULL;
+#endif
   gloop__stack_release(run, &t->stack);
   gloop__free(&run->alloc, t->message);
   if (run->nfree_tasks < run->pool_cap && !run->finished) {
@@ -151,6 +165,10 @@ int gloop__task_spawn(gloop__run *run, struct gloop_nursery *parent, gloop_task_
   gloop__queue_init(&t->scope_node);
   gloop__queue_push(&run->all_tasks, &t->all_node);
   t->run = run;
+  t->serial = ++run->next_serial;
+#ifdef GLOOP_TSAN
+  t->tsan_fiber = __tsan_create_fiber(0);
+#endif
   t->fn = fn;
   t->arg = arg;
   t->parent = parent;

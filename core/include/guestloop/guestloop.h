@@ -150,8 +150,10 @@ GLOOP_API void gloop_options_init(gloop_options *opts);
  * first tick has been posted. Later, done_cb(outcome, host_data) runs exactly
  * once on the host thread after every task has ended.
  * The host must run each posted fn(fn_arg) soon, on the host thread.
- * Errors: GLOOP_EINVAL (NULL entry, post or done_cb), GLOOP_ERUNNING (a run is
- * live on this thread), GLOOP_ENOMEM, GLOOP_ESTACKSIZE. On error nothing was
+ * Errors: GLOOP_EINVAL (NULL entry, post or done_cb; a NaN or negative
+ * tick_budget or thread_idle_timeout), GLOOP_ERUNNING (a run is live on this
+ * thread), GLOOP_EBUSY (the mock clock serves another live run),
+ * GLOOP_ENOMEM, GLOOP_EMFILE, GLOOP_ESTACKSIZE. On error nothing was
  * posted and done_cb will not be called.
  * Context: host thread, outside any task. */
 GLOOP_API int gloop_start_guest_run(gloop_task_fn entry, void *arg,
@@ -166,8 +168,7 @@ GLOOP_API int gloop_start_guest_run_ex(gloop_task_fn entry, void *arg,
 
 /** Runs entry(arg) as the main task on the calling thread until every task has
  * ended (like trio.run) and returns the main task's status, or a negative
- * code if the run could not start (GLOOP_EINVAL, GLOOP_ERUNNING, GLOOP_ENOMEM,
- * GLOOP_ESTACKSIZE). done_cb, if not NULL, receives the outcome (with its
+ * code if the run could not start (the errors of gloop_start_guest_run()). done_cb, if not NULL, receives the outcome (with its
  * message) just before return, as in guest mode. Context: any thread with no
  * live run, outside any task. */
 GLOOP_API int gloop_run(gloop_task_fn entry, void *arg, const gloop_options *opts,

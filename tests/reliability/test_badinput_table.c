@@ -1,0 +1,861 @@
+/* test_badinput_table.c - one check per row of misuse_table.h: each misuse must give exactly its documented result. */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "guestloop/guestloop.h"
+#include "rel.h"
+
+/* A value no library call returns, for "the result was not what the row
+ * checks" in rows whose documented result is not a code (NaN, NULL). */
+#define ROW_MISMATCH 1
+
+/* ---- Fixtures --------------------------------------------------------------
+ *
+ * Rows run in one of three places: outside any run, in a task (the main
+ * task of a standalone run on a mock clock), or in host context of a live
+ * guest run (between ticks, on the toy host loop). In the last two a set of
+ * objects of the live run is ready for the row to misuse. */
+
+typedef struct fixture {
+  gloop_clock *clock;
+  gloop_nursery *n;  /* open in the main task */
+  gloop_scope *scope; /* open inside n */
+  gloop_event *ev;
+  gloop_semaphore *sem; /* value 0 */
+  gloop_lock *lock;
+  gloop_channel *ch; /* capacity 1, int elements */
+  gloop_timer *timer; /* armed 100 s ahead */
+  gloop_token *tok;
+  int sock[2];
+  int ready;
+} fixture;
+
+static fixture fx;
+static int (*row_body)(void);
+static int row_result;
+
+static void noop_cb(void *a) { (void)a; }
+static void *noop_work(void *a) { return a; }
+static int noop_main(void *a) {
+  (void)a;
+  return 0;
+}
+
+static void fixture_open(void) {
+  REL_CHECK_OK(gloop_nursery_open(&fx.n));
+  REL_CHECK_OK(gloop_scope_open(INFINITY, 0, &fx.scope));
+  REL_CHECK_OK(gloop_event_new(&fx.ev));
+  REL_CHECK_OK(gloop_semaphore_new(0, 0, &fx.sem));
+  REL_CHECK_OK(gloop_lock_new(&fx.lock));
+  REL_CHECK_OK(gloop_channel_new(1, sizeof(int), &fx.ch));
+  REL_CHECK_OK(gloop_timer_new(&fx.timer));
+  REL_CHECK_OK(gloop_timer_start(fx.timer, 100.0, noop_cb, NULL));
+  REL_CHECK_OK(gloop_token_new(&fx.tok));
+  REL_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fx.sock) == 0, "socketpair: %s",
+            strerror(errno));
+  fx.ready = 1;
+}
+
+static void fixture_close(void) {
+  fx.ready = 0;
+  REL_CHECK_OK(gloop_nursery_cancel(fx.n));
+  REL_CHECK_OK(gloop_scope_close(fx.scope));
+  int rc = gloop_nursery_close(fx.n);
+  REL_CHECK(rc == 0 || rc == GLOOP_ECANCELED, "the fixture's nursery closed with %s", gloop_err_name(rc));
+  gloop_event_free(fx.ev);
+  gloop_semaphore_free(fx.sem);
+  gloop_lock_free(fx.lock);
+  gloop_channel_free(fx.ch);
+  gloop_timer_free(fx.timer);
+  gloop_token_free(fx.tok);
+  close(fx.sock[0]);
+  close(fx.sock[1]);
+}
+
+static int task_main(void *a) {
+  (void)a;
+  fixture_open();
+  row_result = row_body();
+  fixture_close();
+  return 0;
+}
+
+/* Runs body() in a task and returns its result. */
+static int in_task(int (*body)(void)) {
+  gloop_options o;
+  gloop_options_init(&o);
+  REL_CHECK_OK(gloop_mock_clock_new(0.0, 0.0, &fx.clock));
+  o.clock = fx.clock;
+  row_body = body;
+  REL_CHECK_OK(gloop_run(task_main, NULL, &o, NULL, NULL));
+  REL_CHECK_OK(gloop_clock_free(fx.clock));
+  return row_result;
+}
+
+static int host_main(void *a) {
+  (void)a;
+  fixture_open();
+  int rc = gloop_sleep_forever();
+  REL_CHECK_ERR(rc, GLOOP_ECANCELED);
+  fixture_close();
+  return 0;
+}
+
+static int host_called;
+
+static void host_between(void *a) {
+  (void)a;
+  if (!fx.ready || host_called || !gloop_in_run()) return;
+  host_called = 1;
+  row_result = row_body();
+  REL_CHECK_OK(gloop_cancel_run());
+}
+
+/* Runs body() in host context of a live guest run and returns its result. */
+static int in_host(int (*body)(void)) {
+  gloop_options o;
+  gloop_options_init(&o);
+  REL_CHECK_OK(gloop_mock_clock_new(0.0, INFINITY, &fx.clock));
+  o.clock = fx.clock;
+  row_body = body;
+  host_called = 0;
+  rel_host_init();
+  rel_host_set_between(host_between, NULL);
+  REL_CHECK_OK(rel_host_start(host_main, NULL, &o));
+  REL_CHECK(rel_host_run_until_done(10.0) == 0, "the guest run did not end");
+  rel_host_outcome out = rel_host_get_outcome();
+  REL_CHECK(out.done_calls == 1 && out.status == 0, "outcome %s after %d done call(s)",
+            gloop_err_name(out.status), out.done_calls);
+  REL_CHECK(host_called, "the host-side call never ran");
+  REL_CHECK_OK(gloop_clock_free(fx.clock));
+  return row_result;
+}
+
+/* Runs body() on a new thread (which has no run) and returns its result. */
+static void *thread_trampoline(void *a) {
+  int (*body)(void) = (int (*)(void))(uintptr_t)a;
+  return (void *)(intptr_t)body();
+}
+
+static int on_other_thread(int (*body)(void)) {
+  pthread_t th;
+  void *r;
+  REL_CHECK(pthread_create(&th, NULL, thread_trampoline, (void *)(uintptr_t)body) == 0,
+            "pthread_create failed");
+  pthread_join(th, &r);
+  return (int)(intptr_t)r;
+}
+
+/* Runs one task in the fixture's nursery and lets it block. */
+static void start_child(gloop_task_fn fn, void *arg) {
+  REL_CHECK_OK(gloop_nursery_start(fx.n, fn, arg, "row-child", NULL));
+  REL_CHECK_OK(gloop_sleep(0.1));
+}
+
+/* ---- NULL arguments -------------------------------------------------------- */
+
+static int refused_done_calls;
+static void refused_done(const gloop_outcome *o, void *d) {
+  (void)o;
+  (void)d;
+  refused_done_calls++;
+}
+
+static int start_refused(gloop_task_fn entry, gloop_post_fn post, gloop_done_fn done) {
+  rel_host_init();
+  int rc = gloop_start_guest_run(entry, NULL, post, done, NULL);
+  REL_CHECK(rel_host_queued() == 0, "a refused start posted a callback");
+  REL_CHECK(!gloop_in_run(), "a refused start left a live run");
+  REL_CHECK(refused_done_calls == 0, "done_cb of a refused start ran");
+  return rc;
+}
+
+static int row_start_null_entry(void) { return start_refused(NULL, rel_host_post, refused_done); }
+static int row_start_null_post(void) { return start_refused(noop_main, NULL, refused_done); }
+static int row_start_null_done(void) { return start_refused(noop_main, rel_host_post, NULL); }
+static int row_run_null_entry(void) { return gloop_run(NULL, NULL, NULL, NULL, NULL); }
+
+static int t_nursery_open_null(void) { return gloop_nursery_open(NULL); }
+static int row_nursery_open_null(void) { return in_task(t_nursery_open_null); }
+
+static int t_nursery_start_null_nursery(void) { return gloop_nursery_start(NULL, noop_main, NULL, NULL, NULL); }
+static int row_nursery_start_null_nursery(void) { return in_task(t_nursery_start_null_nursery); }
+
+static int t_nursery_start_null_fn(void) { return gloop_nursery_start(fx.n, NULL, NULL, NULL, NULL); }
+static int row_nursery_start_null_fn(void) { return in_task(t_nursery_start_null_fn); }
+
+static int t_nursery_close_null(void) { return gloop_nursery_close(NULL); }
+static int row_nursery_close_null(void) { return in_task(t_nursery_close_null); }
+
+static int t_scope_open_null(void) { return gloop_scope_open(INFINITY, 0, NULL); }
+static int row_scope_open_null(void) { return in_task(t_scope_open_null); }
+
+static int t_scope_close_null(void) { return gloop_scope_close(NULL); }
+static int row_scope_close_null(void) { return in_task(t_scope_close_null); }
+
+static int t_event_new_null(void) { return gloop_event_new(NULL); }
+static int row_event_new_null(void) { return in_task(t_event_new_null); }
+
+static int t_event_set_null(void) { return gloop_event_set(NULL); }
+static int row_event_set_null(void) { return in_task(t_event_set_null); }
+
+static int t_event_wait_null(void) { return gloop_event_wait(NULL); }
+static int row_event_wait_null(void) { return in_task(t_event_wait_null); }
+
+static int t_channel_new_null(void) { return gloop_channel_new(1, sizeof(int), NULL); }
+static int row_channel_new_null(void) { return in_task(t_channel_new_null); }
+
+static int t_channel_send_null_elem(void) { return gloop_channel_send(fx.ch, NULL); }
+static int row_channel_send_null_elem(void) { return in_task(t_channel_send_null_elem); }
+
+static int t_token_new_null(void) { return gloop_token_new(NULL); }
+static int row_token_new_null(void) { return in_task(t_token_new_null); }
+
+static int t_token_post_null(void) {
+  int a = gloop_token_post(NULL, noop_cb, NULL);
+  int b = gloop_token_post(fx.tok, NULL, NULL);
+  return a != b ? ROW_MISMATCH : a;
+}
+static int row_token_post_null(void) { return in_task(t_token_post_null); }
+
+static int t_timer_start_null_cb(void) { return gloop_timer_start(fx.timer, 1.0, NULL, NULL); }
+static int row_timer_start_null_cb(void) { return in_task(t_timer_start_null_cb); }
+
+static int row_mock_clock_new_null(void) { return gloop_mock_clock_new(0.0, 0.0, NULL); }
+
+static int t_to_thread_null_fn(void) { return gloop_to_thread(NULL, NULL, 0, NULL); }
+static int row_to_thread_null_fn(void) { return in_task(t_to_thread_null_fn); }
+
+static int row_free_null(void) {
+  gloop_event_free(NULL);
+  gloop_semaphore_free(NULL);
+  gloop_lock_free(NULL);
+  gloop_channel_free(NULL);
+  gloop_timer_free(NULL);
+  gloop_token_free(NULL);
+  return gloop_clock_free(NULL);
+}
+
+/* ---- Double close and wrong order ------------------------------------------------ */
+
+static int t_channel_close_twice(void) {
+  REL_CHECK_OK(gloop_channel_close(fx.ch));
+  return gloop_channel_close(fx.ch);
+}
+static int row_channel_close_twice(void) { return in_task(t_channel_close_twice); }
+
+static int t_scope_close_not_innermost(void) {
+  gloop_scope *a, *b;
+  REL_CHECK_OK(gloop_scope_open(INFINITY, 0, &a));
+  REL_CHECK_OK(gloop_scope_open(INFINITY, 0, &b));
+  int rc = gloop_scope_close(a);
+  REL_CHECK_OK(gloop_scope_close(b));
+  REL_CHECK_OK(gloop_scope_close(a));
+  return rc;
+}
+static int row_scope_close_not_innermost(void) { return in_task(t_scope_close_not_innermost); }
+
+static int t_nursery_close_not_innermost(void) {
+  gloop_nursery *n;
+  gloop_scope *s;
+  REL_CHECK_OK(gloop_nursery_open(&n));
+  REL_CHECK_OK(gloop_scope_open(INFINITY, 0, &s));
+  int rc = gloop_nursery_close(n);
+  REL_CHECK_OK(gloop_scope_close(s));
+  REL_CHECK_OK(gloop_nursery_close(n));
+  return rc;
+}
+static int row_nursery_close_not_innermost(void) { return in_task(t_nursery_close_not_innermost); }
+
+static gloop_nursery *foreign_nursery;
+static int foreign_rc;
+static int foreign_closer(void *a) {
+  (void)a;
+  foreign_rc = gloop_nursery_close(foreign_nursery);
+  return 0;
+}
+static int t_nursery_close_not_owner(void) {
+  REL_CHECK_OK(gloop_nursery_open(&foreign_nursery));
+  REL_CHECK_OK(gloop_nursery_start(foreign_nursery, foreign_closer, NULL, NULL, NULL));
+  REL_CHECK_OK(gloop_nursery_close(foreign_nursery));
+  return foreign_rc;
+}
+static int row_nursery_close_not_owner(void) { return in_task(t_nursery_close_not_owner); }
+
+static int t_lock_release_not_held(void) { return gloop_lock_release(fx.lock); }
+static int row_lock_release_not_held(void) { return in_task(t_lock_release_not_held); }
+
+static int t_lock_acquire_twice(void) {
+  REL_CHECK_OK(gloop_lock_acquire(fx.lock));
+  int rc = gloop_lock_acquire(fx.lock);
+  REL_CHECK_OK(gloop_lock_release(fx.lock));
+  return rc;
+}
+static int row_lock_acquire_twice(void) { return in_task(t_lock_acquire_twice); }
+
+static int t_semaphore_release_past_max(void) {
+  gloop_semaphore *s;
+  REL_CHECK_OK(gloop_semaphore_new(1, 1, &s));
+  int rc = gloop_semaphore_release(s);
+  REL_CHECK(gloop_semaphore_value(s) == 1, "the refused release changed the value");
+  gloop_semaphore_free(s);
+  return rc;
+}
+static int row_semaphore_release_past_max(void) { return in_task(t_semaphore_release_past_max); }
+
+/* ---- Use after the run -------------------------------------------------------------- */
+
+static gloop_event *kept_event;
+static gloop_channel *kept_channel;
+static gloop_token *kept_token;
+static int kept_post_ran;
+
+static int keep_objects_main(void *a) {
+  (void)a;
+  REL_CHECK_OK(gloop_event_new(&kept_event));
+  REL_CHECK_OK(gloop_channel_new(1, sizeof(int), &kept_channel));
+  REL_CHECK_OK(gloop_token_new(&kept_token));
+  return 0;
+}
+
+static void run_keeping_objects(void) { REL_CHECK_OK(gloop_run(keep_objects_main, NULL, NULL, NULL, NULL)); }
+
+static void free_kept(void) {
+  gloop_event_free(kept_event);
+  gloop_channel_free(kept_channel);
+  gloop_token_free(kept_token);
+}
+
+static int row_event_set_after_run(void) {
+  run_keeping_objects();
+  int rc = gloop_event_set(kept_event);
+  free_kept();
+  return rc;
+}
+
+static int row_channel_send_after_run(void) {
+  run_keeping_objects();
+  int v = 1;
+  int rc = gloop_channel_try_send(kept_channel, &v);
+  free_kept();
+  return rc;
+}
+
+static void kept_post_cb(void *a) {
+  (void)a;
+  kept_post_ran++;
+}
+
+static int row_token_post_after_run(void) {
+  run_keeping_objects();
+  int rc = gloop_token_post(kept_token, kept_post_cb, NULL);
+  REL_CHECK(kept_post_ran == 0, "a refused post ran");
+  free_kept();
+  return rc;
+}
+
+static int o_token_call_kept(void) { return gloop_token_call(kept_token, noop_work, NULL, NULL); }
+static int row_token_call_after_run(void) {
+  run_keeping_objects();
+  int rc = on_other_thread(o_token_call_kept);
+  free_kept();
+  return rc;
+}
+
+static int abandon_main(void *a) {
+  (void)a;
+  fx.ready = 1;
+  return gloop_sleep_forever();
+}
+static int row_event_set_after_abandon(void) {
+  gloop_event *ev;
+  rel_host_init();
+  fx.ready = 0;
+  REL_CHECK_OK(rel_host_start(abandon_main, NULL, NULL));
+  REL_CHECK_OK(gloop_event_new(&ev));
+  while (!fx.ready) REL_CHECK(rel_host_step(5.0), "the run made no progress");
+  REL_CHECK_OK(gloop_abandon_run());
+  rel_host_drain();
+  int rc = gloop_event_set(ev);
+  gloop_event_free(ev);
+  return rc;
+}
+
+static int row_event_new_no_run(void) {
+  gloop_event *ev = NULL;
+  int rc = gloop_event_new(&ev);
+  gloop_event_free(ev);
+  return rc;
+}
+static int row_token_new_no_run(void) {
+  gloop_token *t = NULL;
+  int rc = gloop_token_new(&t);
+  gloop_token_free(t);
+  return rc;
+}
+static int row_timer_start_no_run(void) {
+  gloop_timer *t;
+  REL_CHECK_OK(gloop_timer_new(&t));
+  int rc = gloop_timer_start(t, 1.0, noop_cb, NULL);
+  gloop_timer_free(t);
+  return rc;
+}
+static int row_cancel_run_no_run(void) { return gloop_cancel_run(); }
+static int row_abandon_no_run(void) { return gloop_abandon_run(); }
+static int row_notify_closing_no_run(void) { return gloop_notify_closing(0); }
+static int row_cancel_on_sigint_no_run(void) { return gloop_cancel_on_sigint(); }
+static int row_now_no_run(void) { return isnan(gloop_now()) ? 0 : ROW_MISMATCH; }
+
+/* ---- Task-only calls outside a task ------------------------------------------------------ */
+
+static gloop_scope *scratch_scope;
+static gloop_nursery *scratch_nursery;
+
+static int row_sleep_no_run(void) { return gloop_sleep(0.1); }
+static int h_sleep(void) { return gloop_sleep(0.1); }
+static int row_sleep_host(void) { return in_host(h_sleep); }
+static int h_sleep_until(void) { return gloop_sleep_until(1.0); }
+static int row_sleep_until_host(void) { return in_host(h_sleep_until); }
+static int h_sleep_forever(void) { return gloop_sleep_forever(); }
+static int row_sleep_forever_host(void) { return in_host(h_sleep_forever); }
+static int h_checkpoint(void) { return gloop_checkpoint(); }
+static int row_checkpoint_host(void) { return in_host(h_checkpoint); }
+static int h_nursery_open(void) {
+  scratch_nursery = NULL;
+  int rc = gloop_nursery_open(&scratch_nursery);
+  REL_CHECK(scratch_nursery == NULL, "a refused open produced a nursery");
+  return rc;
+}
+static int row_nursery_open_host(void) { return in_host(h_nursery_open); }
+static int h_nursery_close(void) { return gloop_nursery_close(fx.n); }
+static int row_nursery_close_host(void) { return in_host(h_nursery_close); }
+static int h_scope_open(void) {
+  scratch_scope = NULL;
+  int rc = gloop_scope_open(INFINITY, 0, &scratch_scope);
+  REL_CHECK(scratch_scope == NULL, "a refused open produced a scope");
+  return rc;
+}
+static int row_scope_open_host(void) { return in_host(h_scope_open); }
+static int h_scope_close(void) { return gloop_scope_close(fx.scope); }
+static int row_scope_close_host(void) { return in_host(h_scope_close); }
+static int row_move_on_after_no_run(void) {
+  scratch_scope = NULL;
+  return gloop_move_on_after(1.0, &scratch_scope);
+}
+static int h_event_wait(void) { return gloop_event_wait(fx.ev); }
+static int row_event_wait_host(void) { return in_host(h_event_wait); }
+static int h_semaphore_acquire(void) { return gloop_semaphore_acquire(fx.sem); }
+static int row_semaphore_acquire_host(void) { return in_host(h_semaphore_acquire); }
+static int h_lock_acquire(void) { return gloop_lock_acquire(fx.lock); }
+static int row_lock_acquire_host(void) { return in_host(h_lock_acquire); }
+static int h_lock_release(void) { return gloop_lock_release(fx.lock); }
+static int row_lock_release_host(void) { return in_host(h_lock_release); }
+static int h_channel_send(void) {
+  int v = 1;
+  return gloop_channel_send(fx.ch, &v);
+}
+static int row_channel_send_host(void) { return in_host(h_channel_send); }
+static int h_channel_receive(void) {
+  int v;
+  return gloop_channel_receive(fx.ch, &v);
+}
+static int row_channel_receive_host(void) { return in_host(h_channel_receive); }
+static int h_wait_readable(void) { return gloop_wait_readable(fx.sock[0]); }
+static int row_wait_readable_host(void) { return in_host(h_wait_readable); }
+static int h_read_some(void) {
+  char c;
+  return (int)gloop_read_some(fx.sock[0], &c, 1);
+}
+static int row_read_some_host(void) { return in_host(h_read_some); }
+static int h_to_thread(void) { return gloop_to_thread(noop_work, NULL, 0, NULL); }
+static int row_to_thread_host(void) { return in_host(h_to_thread); }
+static int row_fail_no_task(void) { return gloop_fail(GLOOP_EINVAL, "not in a task: %d", 1); }
+
+/* ---- Wrong thread ---------------------------------------------------------------------------- */
+
+static int o_event_set(void) { return gloop_event_set(fx.ev); }
+static int t_event_set_wrong_thread(void) { return on_other_thread(o_event_set); }
+static int row_event_set_wrong_thread(void) { return in_task(t_event_set_wrong_thread); }
+
+static int o_nursery_start(void) { return gloop_nursery_start(fx.n, noop_main, NULL, NULL, NULL); }
+static int t_nursery_start_wrong_thread(void) { return on_other_thread(o_nursery_start); }
+static int row_nursery_start_wrong_thread(void) { return in_task(t_nursery_start_wrong_thread); }
+
+static int o_scope_cancel(void) { return gloop_scope_cancel(fx.scope); }
+static int t_scope_cancel_wrong_thread(void) {
+  int rc = on_other_thread(o_scope_cancel);
+  REL_CHECK(!gloop_scope_cancel_called(fx.scope), "the refused cancel took effect");
+  return rc;
+}
+static int row_scope_cancel_wrong_thread(void) { return in_task(t_scope_cancel_wrong_thread); }
+
+static int o_channel_try_send(void) {
+  int v = 1;
+  return gloop_channel_try_send(fx.ch, &v);
+}
+static int t_channel_try_send_wrong_thread(void) { return on_other_thread(o_channel_try_send); }
+static int row_channel_try_send_wrong_thread(void) { return in_task(t_channel_try_send_wrong_thread); }
+
+static int o_semaphore_release(void) { return gloop_semaphore_release(fx.sem); }
+static int t_semaphore_release_wrong_thread(void) { return on_other_thread(o_semaphore_release); }
+static int row_semaphore_release_wrong_thread(void) { return in_task(t_semaphore_release_wrong_thread); }
+
+static int o_timer_stop(void) { return gloop_timer_stop(fx.timer); }
+static int t_timer_stop_wrong_thread(void) { return on_other_thread(o_timer_stop); }
+static int row_timer_stop_wrong_thread(void) { return in_task(t_timer_stop_wrong_thread); }
+
+static int o_mock_clock_jump(void) { return gloop_mock_clock_jump(fx.clock, 1.0); }
+static int t_mock_clock_jump_wrong_thread(void) { return on_other_thread(o_mock_clock_jump); }
+static int row_mock_clock_jump_wrong_thread(void) { return in_task(t_mock_clock_jump_wrong_thread); }
+
+static int o_cancel_run(void) { return gloop_cancel_run(); }
+static int t_cancel_run_wrong_thread(void) { return on_other_thread(o_cancel_run); }
+static int row_cancel_run_wrong_thread(void) { return in_task(t_cancel_run_wrong_thread); }
+
+static int h_token_call(void) { return gloop_token_call(fx.tok, noop_work, NULL, NULL); }
+static int row_token_call_host_thread(void) { return in_host(h_token_call); }
+
+static int t_abandon_in_task(void) { return gloop_abandon_run(); }
+static int row_abandon_in_task(void) { return in_task(t_abandon_in_task); }
+
+static int tick_abandon_rc = ROW_MISMATCH;
+static void abandon_from_timer(void *a) {
+  (void)a;
+  tick_abandon_rc = gloop_abandon_run();
+}
+static int t_abandon_in_tick(void) {
+  gloop_timer *t;
+  REL_CHECK_OK(gloop_timer_new(&t));
+  REL_CHECK_OK(gloop_timer_start(t, 0.5, abandon_from_timer, NULL));
+  REL_CHECK_OK(gloop_sleep(1.0));
+  gloop_timer_free(t);
+  return tick_abandon_rc;
+}
+static int row_abandon_in_tick(void) { return in_task(t_abandon_in_tick); }
+
+/* ---- Closed channels ------------------------------------------------------------------------ */
+
+static int t_send_closed(void) {
+  int v = 1;
+  REL_CHECK_OK(gloop_channel_close(fx.ch));
+  return gloop_channel_send(fx.ch, &v);
+}
+static int row_send_closed(void) { return in_task(t_send_closed); }
+
+static int t_try_send_closed(void) {
+  int v = 1;
+  REL_CHECK_OK(gloop_channel_close(fx.ch));
+  return gloop_channel_try_send(fx.ch, &v);
+}
+static int row_try_send_closed(void) { return in_task(t_try_send_closed); }
+
+static int child_rc = ROW_MISMATCH;
+static int blocked_sender(void *a) {
+  int v = 1;
+  child_rc = gloop_channel_send(a, &v);
+  return 0;
+}
+static int t_send_closed_while_waiting(void) {
+  gloop_channel *rv;
+  REL_CHECK_OK(gloop_channel_new(0, sizeof(int), &rv));
+  start_child(blocked_sender, rv);
+  REL_CHECK_OK(gloop_channel_close(rv));
+  REL_CHECK_OK(gloop_sleep(0.1));
+  gloop_channel_free(rv);
+  return child_rc;
+}
+static int row_send_closed_while_waiting(void) { return in_task(t_send_closed_while_waiting); }
+
+static int t_receive_closed_drained(void) {
+  int v = 5, got = 0;
+  REL_CHECK_OK(gloop_channel_try_send(fx.ch, &v));
+  REL_CHECK_OK(gloop_channel_close(fx.ch));
+  REL_CHECK_OK(gloop_channel_receive(fx.ch, &got));
+  REL_CHECK(got == 5, "received %d, not the buffered 5", got);
+  return gloop_channel_receive(fx.ch, &got);
+}
+static int row_receive_closed_drained(void) { return in_task(t_receive_closed_drained); }
+
+static int t_try_receive_closed(void) {
+  int v;
+  REL_CHECK_OK(gloop_channel_close(fx.ch));
+  return gloop_channel_try_receive(fx.ch, &v);
+}
+static int row_try_receive_closed(void) { return in_task(t_try_receive_closed); }
+
+static int blocked_receiver(void *a) {
+  int v;
+  child_rc = gloop_channel_receive(a, &v);
+  return 0;
+}
+static int t_receive_closed_while_waiting(void) {
+  start_child(blocked_receiver, fx.ch);
+  REL_CHECK_OK(gloop_channel_close(fx.ch));
+  REL_CHECK_OK(gloop_sleep(0.1));
+  return child_rc;
+}
+static int row_receive_closed_while_waiting(void) { return in_task(t_receive_closed_while_waiting); }
+
+static int t_try_receive_empty(void) {
+  int v;
+  return gloop_channel_try_receive(fx.ch, &v);
+}
+static int row_try_receive_empty(void) { return in_task(t_try_receive_empty); }
+
+static int t_try_send_full(void) {
+  int v = 1;
+  REL_CHECK_OK(gloop_channel_try_send(fx.ch, &v));
+  return gloop_channel_try_send(fx.ch, &v);
+}
+static int row_try_send_full(void) { return in_task(t_try_send_full); }
+
+/* ---- Second concurrent run ----------------------------------------------------------------- */
+
+static int h_guest_run(void) {
+  refused_done_calls = 0;
+  unsigned long queued = rel_host_queued();
+  int rc = gloop_start_guest_run(noop_main, NULL, rel_host_post, refused_done, NULL);
+  REL_CHECK(rel_host_queued() == queued, "the refused start posted a callback");
+  return rc;
+}
+static int row_guest_run_while_live(void) {
+  int rc = in_host(h_guest_run);
+  REL_CHECK(refused_done_calls == 0, "done_cb of the refused run was called");
+  return rc;
+}
+
+static int t_run_nested(void) { return gloop_run(noop_main, NULL, NULL, NULL, NULL); }
+static int row_run_inside_task(void) { return in_task(t_run_nested); }
+static int row_run_in_host_context(void) { return in_host(t_run_nested); }
+
+static int o_run_on_busy_clock(void) {
+  gloop_options o;
+  gloop_options_init(&o);
+  o.clock = fx.clock;
+  return gloop_run(noop_main, NULL, &o, NULL, NULL);
+}
+static int t_mock_clock_second_run(void) { return on_other_thread(o_run_on_busy_clock); }
+static int row_mock_clock_second_run(void) { return in_task(t_mock_clock_second_run); }
+
+static int sigint_main(void *a) {
+  (void)a;
+  return gloop_cancel_on_sigint();
+}
+static int o_sigint_run(void) { return gloop_run(sigint_main, NULL, NULL, NULL, NULL); }
+static int t_cancel_on_sigint_second_run(void) {
+  REL_CHECK_OK(gloop_cancel_on_sigint());
+  return on_other_thread(o_sigint_run);
+}
+static int row_cancel_on_sigint_second_run(void) { return in_task(t_cancel_on_sigint_second_run); }
+
+static int t_clock_free_in_use(void) { return gloop_clock_free(fx.clock); }
+static int row_clock_free_in_use(void) { return in_task(t_clock_free_in_use); }
+
+/* ---- Durations and deadlines --------------------------------------------------------------- */
+
+static int t_sleep_negative(void) { return gloop_sleep(-1.0); }
+static int row_sleep_negative(void) { return in_task(t_sleep_negative); }
+static int t_sleep_nan(void) { return gloop_sleep(NAN); }
+static int row_sleep_nan(void) { return in_task(t_sleep_nan); }
+static int t_sleep_until_nan(void) { return gloop_sleep_until(NAN); }
+static int row_sleep_until_nan(void) { return in_task(t_sleep_until_nan); }
+static int t_sleep_until_past(void) {
+  REL_CHECK_OK(gloop_sleep(2.0));
+  return gloop_sleep_until(1.0);
+}
+static int row_sleep_until_past(void) { return in_task(t_sleep_until_past); }
+static int t_move_on_after_negative(void) {
+  scratch_scope = NULL;
+  return gloop_move_on_after(-1.0, &scratch_scope);
+}
+static int row_move_on_after_negative(void) { return in_task(t_move_on_after_negative); }
+static int t_fail_after_nan(void) {
+  scratch_scope = NULL;
+  return gloop_fail_after(NAN, &scratch_scope);
+}
+static int row_fail_after_nan(void) { return in_task(t_fail_after_nan); }
+static int t_scope_open_nan(void) {
+  scratch_scope = NULL;
+  return gloop_scope_open(NAN, 0, &scratch_scope);
+}
+static int row_scope_open_nan(void) { return in_task(t_scope_open_nan); }
+static int t_scope_set_deadline_nan(void) { return gloop_scope_set_deadline(fx.scope, NAN); }
+static int row_scope_set_deadline_nan(void) { return in_task(t_scope_set_deadline_nan); }
+static int t_timer_start_negative(void) { return gloop_timer_start(fx.timer, -1.0, noop_cb, NULL); }
+static int row_timer_start_negative(void) { return in_task(t_timer_start_negative); }
+static int t_timer_start_nan(void) { return gloop_timer_start(fx.timer, NAN, noop_cb, NULL); }
+static int row_timer_start_nan(void) { return in_task(t_timer_start_nan); }
+static int t_mock_clock_jump_negative(void) { return gloop_mock_clock_jump(fx.clock, -1.0); }
+static int row_mock_clock_jump_negative(void) { return in_task(t_mock_clock_jump_negative); }
+static int row_mock_clock_jump_not_mock(void) { return gloop_mock_clock_jump(NULL, 1.0); }
+static int row_mock_clock_new_nan(void) {
+  gloop_clock *c = NULL;
+  int rc = gloop_mock_clock_new(NAN, 0.0, &c);
+  gloop_clock_free(c);
+  return rc;
+}
+static int row_mock_clock_new_negative_threshold(void) {
+  gloop_clock *c = NULL;
+  int rc = gloop_mock_clock_new(0.0, -1.0, &c);
+  gloop_clock_free(c);
+  return rc;
+}
+static int t_set_autojump_nan(void) { return gloop_mock_clock_set_autojump(fx.clock, NAN); }
+static int row_set_autojump_nan(void) { return in_task(t_set_autojump_nan); }
+
+/* ---- Flags, sizes, fds -------------------------------------------------------------------------- */
+
+static int t_scope_open_bad_flags(void) {
+  scratch_scope = NULL;
+  return gloop_scope_open(INFINITY, 4, &scratch_scope);
+}
+static int row_scope_open_bad_flags(void) { return in_task(t_scope_open_bad_flags); }
+static int t_to_thread_bad_flags(void) { return gloop_to_thread(noop_work, NULL, 2, NULL); }
+static int row_to_thread_bad_flags(void) { return in_task(t_to_thread_bad_flags); }
+static int t_channel_new_zero_elem(void) {
+  gloop_channel *ch = NULL;
+  int rc = gloop_channel_new(1, 0, &ch);
+  gloop_channel_free(ch);
+  return rc;
+}
+static int row_channel_new_zero_elem(void) { return in_task(t_channel_new_zero_elem); }
+static int t_wait_readable_negative_fd(void) { return gloop_wait_readable(-1); }
+static int row_wait_readable_negative_fd(void) { return in_task(t_wait_readable_negative_fd); }
+static int t_wait_readable_closed_fd(void) {
+  int p[2];
+  REL_CHECK(pipe(p) == 0, "pipe: %s", strerror(errno));
+  close(p[0]);
+  close(p[1]);
+  return gloop_wait_readable(p[0]);
+}
+static int row_wait_readable_closed_fd(void) { return in_task(t_wait_readable_closed_fd); }
+static int t_wait_readable_regular_file(void) {
+  FILE *f = tmpfile();
+  REL_CHECK(f != NULL, "tmpfile: %s", strerror(errno));
+  int rc = gloop_wait_readable(fileno(f));
+  fclose(f);
+  return rc;
+}
+static int row_wait_readable_regular_file(void) { return in_task(t_wait_readable_regular_file); }
+static int fd_waiter(void *a) {
+  child_rc = gloop_wait_readable(*(int *)a);
+  return 0;
+}
+static int t_wait_readable_twice(void) {
+  start_child(fd_waiter, &fx.sock[0]);
+  return gloop_wait_readable(fx.sock[0]);
+}
+static int row_wait_readable_twice(void) { return in_task(t_wait_readable_twice); }
+static int row_notify_closing_negative_fd(void) { return gloop_notify_closing(-1); }
+
+/* ---- Waits ended by others -------------------------------------------------------------------- */
+
+static int event_waiter(void *a) {
+  child_rc = gloop_event_wait(a);
+  return 0;
+}
+static int t_event_freed_while_waiting(void) {
+  gloop_event *ev;
+  REL_CHECK_OK(gloop_event_new(&ev));
+  start_child(event_waiter, ev);
+  gloop_event_free(ev);
+  REL_CHECK_OK(gloop_sleep(0.1));
+  return child_rc;
+}
+static int row_event_freed_while_waiting(void) { return in_task(t_event_freed_while_waiting); }
+static int t_wait_fd_notify_closing(void) {
+  start_child(fd_waiter, &fx.sock[0]);
+  REL_CHECK_OK(gloop_notify_closing(fx.sock[0]));
+  REL_CHECK_OK(gloop_sleep(0.1));
+  return child_rc;
+}
+static int row_wait_fd_notify_closing(void) { return in_task(t_wait_fd_notify_closing); }
+
+/* ---- Stack sizes -------------------------------------------------------------------------------- */
+
+static int run_with_stack(size_t size) {
+  gloop_options o;
+  gloop_options_init(&o);
+  o.stack_size = size;
+  return gloop_run(noop_main, NULL, &o, NULL, NULL);
+}
+static int row_run_stack_too_big(void) { return run_with_stack(GLOOP_MAX_STACK_SIZE + 1); }
+static int row_run_stack_too_small(void) { return run_with_stack(GLOOP_MIN_STACK_SIZE - 1); }
+static int row_guest_stack_too_big(void) {
+  gloop_options o;
+  gloop_options_init(&o);
+  o.stack_size = GLOOP_MAX_STACK_SIZE + 1;
+  rel_host_init();
+  int rc = rel_host_start(noop_main, NULL, &o);
+  REL_CHECK(rel_host_queued() == 0, "a refused start posted a callback");
+  return rc;
+}
+static int t_nursery_start_stack_too_big(void) {
+  return gloop_nursery_start_ex(fx.n, noop_main, NULL, NULL, GLOOP_MAX_STACK_SIZE + 1, NULL);
+}
+static int row_nursery_start_stack_too_big(void) { return in_task(t_nursery_start_stack_too_big); }
+static int t_nursery_start_stack_too_small(void) {
+  return gloop_nursery_start_ex(fx.n, noop_main, NULL, NULL, GLOOP_MIN_STACK_SIZE - 1, NULL);
+}
+static int row_nursery_start_stack_too_small(void) { return in_task(t_nursery_start_stack_too_small); }
+
+/* ---- The table ------------------------------------------------------------------------------------ */
+
+typedef struct row {
+  const char *id;
+  const char *call;
+  const char *misuse;
+  const char *result;
+  int (*fn)(void);
+} row;
+
+#define MISUSE_SECTION(title)
+#define MISUSE(id, call, misuse, result, note) {#id, call, misuse, #result, row_##id},
+static const row rows[] = {
+#include "misuse_table.h"
+};
+#undef MISUSE
+#undef MISUSE_SECTION
+
+/* The value of a code named in the table: OK is 0, the others come from
+ * the library's own error table. */
+static int code_value(const char *name, int *ok) {
+  *ok = 1;
+  if (strcmp(name, "OK") == 0) return 0;
+#define REL_CODE(n, v, m) \
+  if (strcmp(name, #n) == 0) return v;
+  GLOOP_ERRNO_MAP(REL_CODE)
+#undef REL_CODE
+  *ok = 0;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  size_t n = sizeof rows / sizeof rows[0];
+  if (argc == 2 && strcmp(argv[1], "list") == 0) {
+    for (size_t i = 0; i < n; i++) printf("%s\n", rows[i].id);
+    return 0;
+  }
+  for (size_t i = 0; argc == 2 && i < n; i++) {
+    if (strcmp(argv[1], rows[i].id) != 0) continue;
+    int known;
+    int want = code_value(rows[i].result, &known);
+    if (!known) REL_FAIL("row %s: '%s' is not a code name", rows[i].id, rows[i].result);
+    rel_label("badinput %s", rows[i].id);
+    rel_watchdog(20);
+    int got = rows[i].fn();
+    rel_watchdog(0);
+    printf("%s: %s when %s: got %s (%d), documented %s (%d)\n", rows[i].id, rows[i].call,
+           rows[i].misuse, got == ROW_MISMATCH ? "a different result" : gloop_err_name(got), got,
+           rows[i].result, want);
+    return got == want ? 0 : 1;
+  }
+  fprintf(stderr, "usage: %s <row> | list\n", argv[0]);
+  return 2;
+}
