@@ -28,9 +28,14 @@
 #endif
 
 size_t gloop__page_size(void) {
-  static size_t page;
-  if (page == 0) page = (size_t)sysconf(_SC_PAGESIZE);
-  return page;
+  /* Runs on several threads may ask at once; the value is the same for all. */
+  static _Atomic size_t page;
+  size_t p = atomic_load_explicit(&page, memory_order_relaxed);
+  if (p == 0) {
+    p = (size_t)sysconf(_SC_PAGESIZE);
+    atomic_store_explicit(&page, p, memory_order_relaxed);
+  }
+  return p;
 }
 
 /* Stacks of the run's default size are carved from slabs: one mapping holds
