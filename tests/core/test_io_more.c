@@ -650,7 +650,9 @@ static int scenario_offload(int guest) {
   /* The loop thread kept beating through the call: a call made on the loop
    * thread would show one gap of 200 ms and hardly any beats. */
   ASSERT_GE_INT(off.ticks_during_call, 10);
-  ASSERT_LT_DBL(off.max_gap, 0.050);
+  /* Half the call's length: a loaded machine or valgrind can stretch one
+   * 10 ms beat past 50 ms, but only a blocked loop thread reaches 200 ms. */
+  ASSERT_LT_DBL(off.max_gap, 0.100);
   return 0;
 }
 
