@@ -24,10 +24,17 @@
   } while (0)
 void gloop__panic(const char *file, int line, const char *what);
 
+/* Sanitizers that must be told about task switches (task.c, stack.c). */
 #if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GLOOP_ASAN 1
+#endif
 #if __has_feature(thread_sanitizer)
 #define GLOOP_TSAN 1
 #endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define GLOOP_ASAN 1
 #endif
 #if defined(__SANITIZE_THREAD__)
 #define GLOOP_TSAN 1

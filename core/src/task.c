@@ -5,14 +5,6 @@
 
 #include "internal.h"
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GLOOP_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define GLOOP_ASAN 1
-#endif
 
 #ifdef GLOOP_ASAN
 #include <sanitizer/common_interface_defs.h>
