@@ -259,6 +259,14 @@ static enum tick_result tick(gloop__run *run, int woken) {
     run->idle_wait = d;
   }
   if (run->idle_wait == 0) return TICK_BUSY;
+  /* Before handing the wait to another thread, look once without blocking:
+   * an fd that is already ready (the peer of a task that just wrote) then
+   * costs one more busy tick instead of a round trip through the helper
+   * thread and the threadsafe post. Trio's guest mode does the same. */
+  if (run->io_waiters > 0) {
+    wait_events(run, 0); /* a wake-up it drains is seen by the next tick's drain */
+    if (run->hnev > 0) return TICK_BUSY;
+  }
   /* Going idle: a good moment for bounded upkeep that costs system calls. */
   gloop__stack_trim(run, 16);
   return TICK_IDLE;
