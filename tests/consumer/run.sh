@@ -1,0 +1,32 @@
+#!/bin/sh
+# Drives the consumer tests: install the built tree to a prefix, then build
+# and run an outside application against it in one of three ways.
+#   run.sh install   BUILD_DIR PREFIX
+#   run.sh cmake-c   SRC_DIR PREFIX WORK_DIR
+#   run.sh cmake-cxx SRC_DIR PREFIX WORK_DIR
+#   run.sh pkgconfig SRC_DIR PREFIX WORK_DIR
+set -eu
+mode=$1
+export QT_QPA_PLATFORM=offscreen
+case "$mode" in
+  install)
+    rm -rf "$3"
+    cmake --install "$2" --prefix "$3" >/dev/null
+    test -f "$3/lib/cmake/Guestloop/GuestloopConfig.cmake"
+    ;;
+  cmake-c|cmake-cxx)
+    lang=C; [ "$mode" = cmake-cxx ] && lang=CXX
+    rm -rf "$4"
+    cmake -S "$2" -B "$4" -DCMAKE_PREFIX_PATH="$3" -DCONSUMER_LANG=$lang >/dev/null
+    cmake --build "$4" >/dev/null
+    "$4/consumer"
+    ;;
+  pkgconfig)
+    rm -rf "$4"; mkdir -p "$4"
+    PKG_CONFIG_PATH="$3/lib/pkgconfig"; export PKG_CONFIG_PATH
+    # shellcheck disable=SC2046
+    cc -o "$4/consumer" "$2/consumer.c" $(pkg-config --cflags --libs guestloop-qt6)
+    LD_LIBRARY_PATH="$3/lib" "$4/consumer"
+    ;;
+  *) echo "run.sh: unknown mode $mode" >&2; exit 2 ;;
+esac
