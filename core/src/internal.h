@@ -399,8 +399,16 @@ typedef struct gloop__run {
   char message[256];
 } gloop__run;
 
-/* The run live on this thread, or NULL. */
-gloop__run *gloop__run_current(void);
+/* The run live on this thread, or NULL. Every task-context call reads it,
+ * so it is inline, and initial-exec: the general-dynamic TLS model would
+ * cost a __tls_get_addr call each time. */
+#if defined(__GNUC__)
+#define GLOOP__TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define GLOOP__TLS _Thread_local
+#endif
+extern GLOOP__TLS gloop__run *gloop__tls_run;
+static inline gloop__run *gloop__run_current(void) { return gloop__tls_run; }
 /* 0 if `run` with `token` is live and owned by the calling thread, else
  * GLOOP_ENORUN or GLOOP_EWRONGTHREAD. */
 int gloop__run_check(const gloop__run *run, uint32_t token);

@@ -28,13 +28,8 @@ static _Atomic uint32_t slot_token[SLOT_COUNT];
 static uint32_t slot_gen[SLOT_COUNT];
 static pthread_mutex_t slot_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* initial-exec: a tick and every task-context call read this, and the
- * general-dynamic model would cost a __tls_get_addr call each time. */
-#if defined(__GNUC__)
-static _Thread_local gloop__run *tls_run __attribute__((tls_model("initial-exec")));
-#else
-static _Thread_local gloop__run *tls_run;
-#endif
+GLOOP__TLS gloop__run *gloop__tls_run;
+#define tls_run gloop__tls_run
 
 static int slot_acquire(uint32_t *token) {
   pthread_mutex_lock(&slot_mu);
@@ -56,7 +51,6 @@ static void slot_release(uint32_t token) {
   atomic_store(&slot_token[token & (SLOT_COUNT - 1)], 0);
 }
 
-gloop__run *gloop__run_current(void) { return tls_run; }
 
 int gloop__run_check(const gloop__run *run, uint32_t token) {
   gloop__run *cur = tls_run;
