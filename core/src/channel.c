@@ -16,12 +16,6 @@ struct gloop_channel {
   unsigned char *buf;
 };
 
-static void unwait_queue(gloop_task *t) { gloop__queue_remove(&t->node); }
-
-static gloop_task *pop_waiter(gloop__queue *q) {
-  gloop__queue *n = gloop__queue_pop(q);
-  return n ? gloop__container_of(n, gloop_task, node) : NULL;
-}
 
 static unsigned char *slot(gloop_channel *ch, size_t i) {
   return ch->buf + ((ch->head + i) % ch->cap) * ch->elem;
@@ -60,8 +54,8 @@ void gloop_channel_free(gloop_channel *ch) {
       return;
     }
     gloop_task *t;
-    while ((t = pop_waiter(&ch->senders)) != NULL) gloop__task_wake(t, GLOOP_EDESTROYED);
-    while ((t = pop_waiter(&ch->receivers)) != NULL) gloop__task_wake(t, GLOOP_EDESTROYED);
+    while ((t = gloop__pop_waiter(&ch->senders)) != NULL) gloop__task_wake(t, GLOOP_EDESTROYED);
+    while ((t = gloop__pop_waiter(&ch->receivers)) != NULL) gloop__task_wake(t, GLOOP_EDESTROYED);
   }
   gloop__free(&ch->b.alloc, ch->buf);
   gloop__free(&ch->b.alloc, ch);
@@ -69,7 +63,7 @@ void gloop_channel_free(gloop_channel *ch) {
 
 /* Delivers without waiting if a receiver waits or there is room. */
 static int put_now(gloop_channel *ch, const void *elem) {
-  gloop_task *r = pop_waiter(&ch->receivers);
+  gloop_task *r = gloop__pop_waiter(&ch->receivers);
   if (r) {
     memcpy(r->wait_data, elem, ch->elem);
     gloop__task_wake(r, 0);
@@ -86,7 +80,7 @@ static int put_now(gloop_channel *ch, const void *elem) {
 /* Takes without waiting from the buffer (refilling it from the first waiting
  * sender) or straight from a waiting sender. */
 static int take_now(gloop_channel *ch, void *elem) {
-  gloop_task *s = pop_waiter(&ch->senders);
+  gloop_task *s = gloop__pop_waiter(&ch->senders);
   if (ch->count > 0) {
     memcpy(elem, slot(ch, 0), ch->elem);
     ch->head = (ch->head + 1) % ch->cap;
@@ -118,7 +112,7 @@ int gloop_channel_send(gloop_channel *ch, const void *elem) {
   if (rc != GLOOP_EAGAIN) return rc;
   t->wait_data = (void *)elem;
   gloop__queue_push(&ch->senders, &t->node);
-  return gloop__block(t, unwait_queue, ch, 1);
+  return gloop__block(t, gloop__unwait_queue, ch, 1);
 }
 
 int gloop_channel_try_send(gloop_channel *ch, const void *elem) {
@@ -140,7 +134,7 @@ int gloop_channel_receive(gloop_channel *ch, void *elem) {
   if (rc != GLOOP_EAGAIN) return rc;
   t->wait_data = elem;
   gloop__queue_push(&ch->receivers, &t->node);
-  return gloop__block(t, unwait_queue, ch, 1);
+  return gloop__block(t, gloop__unwait_queue, ch, 1);
 }
 
 int gloop_channel_try_receive(gloop_channel *ch, void *elem) {
@@ -157,8 +151,8 @@ int gloop_channel_close(gloop_channel *ch) {
   if (ch->closed) return GLOOP_ECLOSED;
   ch->closed = 1;
   gloop_task *t;
-  while ((t = pop_waiter(&ch->senders)) != NULL) gloop__task_wake(t, GLOOP_ECLOSED);
-  while ((t = pop_waiter(&ch->receivers)) != NULL) gloop__task_wake(t, GLOOP_EENDOFCHANNEL);
+  while ((t = gloop__pop_waiter(&ch->senders)) != NULL) gloop__task_wake(t, GLOOP_ECLOSED);
+  while ((t = gloop__pop_waiter(&ch->receivers)) != NULL) gloop__task_wake(t, GLOOP_EENDOFCHANNEL);
   return 0;
 }
 

@@ -427,6 +427,14 @@ int gloop__task_spawn(gloop__run *run, struct gloop_nursery *parent, gloop_task_
 /* Makes a BLOCKED or NEW task ready with `result` (the caller has detached it
  * from what it waited on). */
 void gloop__task_wake(gloop_task *t, int result);
+/* FIFO wait queues of tasks (through the blocked task's `node`), shared by
+ * the sync objects and channels: the unwait that takes a task off whichever
+ * queue holds it, and popping the first waiter. */
+static inline void gloop__unwait_queue(gloop_task *t) { gloop__queue_remove(&t->node); }
+static inline gloop_task *gloop__pop_waiter(gloop__queue *q) {
+  gloop__queue *n = gloop__queue_pop(q);
+  return n ? gloop__container_of(n, gloop_task, node) : NULL;
+}
 /* Suspends the current task until woken. If `cancellable` and the task is
  * (or becomes) cancelled, unwait(t) is called and ECANCELED returned. */
 int gloop__block(gloop_task *t, void (*unwait)(gloop_task *), void *obj, int cancellable);

@@ -6,23 +6,17 @@
  * unwait removes a task from whichever queue holds it; that is all that
  * cancellation, abandon and freeing need. */
 
-static void unwait_queue(gloop_task *t) { gloop__queue_remove(&t->node); }
 
 static int wait_on(gloop__queue *q, gloop_task *t, void *data) {
   t->wait_data = data;
   gloop__queue_push(q, &t->node);
-  return gloop__block(t, unwait_queue, q, 1);
-}
-
-static gloop_task *pop_waiter(gloop__queue *q) {
-  gloop__queue *n = gloop__queue_pop(q);
-  return n ? gloop__container_of(n, gloop_task, node) : NULL;
+  return gloop__block(t, gloop__unwait_queue, q, 1);
 }
 
 /* Wakes every waiter with `result`; used by set, close and free. */
 static void wake_all(gloop__queue *q, int result) {
   gloop_task *t;
-  while ((t = pop_waiter(q)) != NULL) gloop__task_wake(t, result);
+  while ((t = gloop__pop_waiter(q)) != NULL) gloop__task_wake(t, result);
 }
 
 /* Freeing an object while tasks wait on it wakes them with EDESTROYED. That
@@ -141,7 +135,7 @@ int gloop_semaphore_release(gloop_semaphore *s) {
   if (s == NULL) return GLOOP_EINVAL;
   int rc = gloop__bound_check(&s->b);
   if (rc) return rc;
-  gloop_task *w = pop_waiter(&s->waiters);
+  gloop_task *w = gloop__pop_waiter(&s->waiters);
   if (w) {
     gloop__task_wake(w, 0);
     return 0;
@@ -212,7 +206,7 @@ int gloop_lock_release(gloop_lock *l) {
   gloop_task *t = gloop__task_current(&rc);
   if (t == NULL) return rc;
   if (!owned_by(l, t)) return GLOOP_EPERM;
-  l->owner = pop_waiter(&l->waiters);
+  l->owner = gloop__pop_waiter(&l->waiters);
   if (l->owner) {
     l->owner_serial = l->owner->serial;
     gloop__task_wake(l->owner, 0);

@@ -276,16 +276,11 @@ int gloop_checkpoint(void) {
 
 static int sleep_until_ns(gloop_task *t, gloop__ns deadline) {
   gloop__run *run = t->run;
-  if (deadline <= gloop__run_now(run)) {
-    int rc = gloop__task_check_cancel(t);
-    if (rc) return rc;
-    return gloop_checkpoint();
-  }
-  int rc = gloop__task_check_cancel(t);
-  if (rc) return rc;
+  if (deadline <= gloop__run_now(run)) return gloop_checkpoint();
   t->sleep.fire = sleep_fired;
-  rc = gloop__timer_arm(run, &t->sleep, deadline);
+  int rc = gloop__timer_arm(run, &t->sleep, deadline);
   if (rc) return rc;
+  /* gloop__block checks cancellation first and then disarms the timer. */
   return gloop__block(t, sleep_unwait, NULL, 1);
 }
 

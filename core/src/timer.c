@@ -38,11 +38,13 @@ static int armed_here(gloop_timer *timer) {
 
 int gloop_timer_stop(gloop_timer *timer) {
   if (timer == NULL) return GLOOP_EINVAL;
-  if (timer->t.index != GLOOP__NOT_ARMED) {
-    int rc = gloop__bound_check(&timer->b);
-    if (rc == GLOOP_EWRONGTHREAD) return rc;
-  }
-  if (armed_here(timer)) gloop__timer_disarm(timer->b.run, &timer->t);
+  if (timer->t.index == GLOOP__NOT_ARMED) return 0;
+  int rc = gloop__bound_check(&timer->b);
+  if (rc == GLOOP_EWRONGTHREAD) return rc;
+  if (rc == 0)
+    gloop__timer_disarm(timer->b.run, &timer->t);
+  else
+    timer->t.index = GLOOP__NOT_ARMED; /* its run ended */
   return 0;
 }
 
