@@ -33,6 +33,7 @@
 #include <guestloop/guestloop-qt.h>
 
 #include <stdio.h>
+#include <string.h>
 
 #define INITIAL_TEXT "The answer is 42."
 #define BUTTON_TEXT "What is the question?"
@@ -152,16 +153,42 @@ static int build_window(struct minimal *m)
   return gloop_qt_button_on_clicked(m->button, on_clicked, m);
 }
 
+/* --help is looked for before the application exists, so that it needs no
+ * display. Every other argument is left for Qt. */
+static int wants_help(int argc, char **argv)
+{
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+      return 1;
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
   static struct minimal m;
   int rc;
+
+  if (wants_help(argc, argv)) {
+    printf("usage: minimal [Qt options]\n"
+           "\n"
+           "Shows a label and a button; each click starts a task that sleeps for\n"
+           "one second and then changes the label. Close the window to quit.\n"
+           "\n"
+           "  --help  show this help and exit\n");
+    return 0;
+  }
 
   /* The application must exist before any widget. Qt keeps argc and argv by
    * reference and removes the options it understands (such as -platform). */
   if ((rc = gloop_qt_app_new(&argc, argv, &m.app)) < 0) {
     fprintf(stderr, "minimal: cannot create the application: %s\n", gloop_strerror(rc));
     return 1;
+  }
+  /* Qt has now removed the options it knows; anything left is a mistake. */
+  if (argc > 1) {
+    fprintf(stderr, "minimal: unknown argument '%s' (try --help)\n", argv[1]);
+    gloop_qt_app_free(m.app);
+    return 2;
   }
   if ((rc = build_window(&m)) < 0) {
     fprintf(stderr, "minimal: cannot build the window: %s\n", gloop_strerror(rc));

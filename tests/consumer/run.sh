@@ -5,6 +5,7 @@
 #   run.sh cmake-c   SRC_DIR PREFIX WORK_DIR
 #   run.sh cmake-cxx SRC_DIR PREFIX WORK_DIR
 #   run.sh pkgconfig SRC_DIR PREFIX WORK_DIR
+#   run.sh examples  PREFIX
 set -eu
 mode=$1
 export QT_QPA_PLATFORM=offscreen
@@ -27,6 +28,15 @@ case "$mode" in
     # shellcheck disable=SC2046
     cc -o "$4/consumer" "$2/consumer.c" $(pkg-config --cflags --libs guestloop-qt6)
     LD_LIBRARY_PATH="$3/lib" "$4/consumer"
+    ;;
+  examples)
+    # The installed programs find the installed libraries through their
+    # relative run path alone: no LD_LIBRARY_PATH, no system directory.
+    unset LD_LIBRARY_PATH
+    for ex in minimal sieve; do
+      "$2/bin/guestloop-$ex" --help >/dev/null
+    done
+    "$2/bin/guestloop-sieve" --tick 0.0002 --quit-when-done
     ;;
   *) echo "run.sh: unknown mode $mode" >&2; exit 2 ;;
 esac
