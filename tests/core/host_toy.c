@@ -313,6 +313,7 @@ static int run_one(double until) {
 }
 
 void host_toy_run_until(int (*pred)(void *arg), void *arg, double timeout) {
+  timeout = test_limit(timeout);
   double limit = test_real_now() + timeout;
   require_host_thread("host_toy_run_until");
   while (!pred(arg)) {

@@ -67,7 +67,8 @@ void host_toy_call_later(double delay, gloop_callback_fn fn, void *arg);
 void host_toy_call_after(unsigned long count, gloop_callback_fn fn, void *arg);
 
 /* Runs queued guest callbacks and due host-side calls until pred(arg) is
- * true. Fails the test if that takes more than `timeout` real seconds. */
+ * true. Fails the test if that takes more than test_limit(timeout) real
+ * seconds. */
 void host_toy_run_until(int (*pred)(void *arg), void *arg, double timeout);
 /* Runs until done_cb has fired (10 s real-time safety limit), then drains
  * whatever is still queued. */

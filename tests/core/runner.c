@@ -28,10 +28,10 @@ static const test_entry cases[] = {
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
-/* Seconds a case may run before the watchdog ends it. ctest's own TIMEOUT is
+/* Seconds a case may run on a plain build before the watchdog ends it; the
+ * suite's time scale multiplies it (test_time_scale()). ctest's own TIMEOUT is
  * longer, so a hang is reported by us with the case's name rather than as a
- * bare ctest timeout. GLOOP_TEST_TIMEOUT overrides it (slow sanitizer or
- * valgrind runs). */
+ * bare ctest timeout. GLOOP_TEST_TIMEOUT sets it outright. */
 #define DEFAULT_CASE_TIMEOUT 30
 
 static const char *current_case = "?";
@@ -220,11 +220,14 @@ static void usage(FILE *to) {
           "  --list       print the case names, one per line\n"
           "  CASE         run that one case in this process\n"
           "Exit codes: 0 passed, 1 failed, %d skipped, 2 usage error.\n"
-          "GLOOP_TEST_TIMEOUT sets the per-case watchdog in seconds (default %d).\n",
-          TEST_SKIP_CODE, DEFAULT_CASE_TIMEOUT);
+          "GLOOP_TEST_TIME_SCALE multiplies every real-time limit (this build: %g).\n"
+          "GLOOP_TEST_TIMEOUT sets the per-case watchdog in seconds (default %d x scale).\n",
+          TEST_SKIP_CODE, test_time_scale(), DEFAULT_CASE_TIMEOUT);
 }
 
 int main(int argc, char **argv) {
+  /* Read once here, before any case starts a thread that could read it. */
+  case_timeout = (unsigned)test_limit(DEFAULT_CASE_TIMEOUT);
   const char *env = getenv("GLOOP_TEST_TIMEOUT");
   if (env && *env) {
     char *end = NULL;

@@ -2,8 +2,10 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
+#include "harness/time_scale.h"
 #include "host_toy.h"
 #include "test.h"
 
@@ -37,6 +39,22 @@ double test_real_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Read once, on the first call; the runner makes that call before any case
+ * starts a thread. */
+double test_time_scale(void) {
+  static double scale;
+  if (scale == 0.0) scale = gloop_test_time_scale_read();
+  return scale;
+}
+
+double test_limit(double seconds) { return seconds * test_time_scale(); }
+
+int test_count(int full, int slow) {
+  if (test_time_scale() <= 1.0) return full;
+  printf("slow build (time scale %g): %d instead of %d\n", test_time_scale(), slow, full);
+  return slow;
 }
 
 void test_real_sleep(double seconds) {

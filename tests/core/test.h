@@ -121,6 +121,18 @@ void test_check_null_(const char *file, int line, const char *ea, const void *a,
 
 /* The real monotonic time in seconds, for measuring how long something took. */
 double test_real_now(void);
+/* The factor every real-time limit of the suite is multiplied by: the
+ * environment's GLOOP_TEST_TIME_SCALE when it holds a number >= 1, else the
+ * build's default (1 for plain builds, more under sanitizers; see
+ * tests/CMakeLists.txt). Durations that a case measures or waits out on
+ * purpose are not limits and are not scaled. */
+double test_time_scale(void);
+/* A real-time limit of `seconds` on a plain build, scaled for this one. */
+double test_limit(double seconds);
+/* `full` on a plain build; `slow` when the time scale is above 1 (sanitizers,
+ * valgrind, emulation), for cases whose size, not their logic, makes them
+ * slow there. Prints which count the case uses, so a log says so. */
+int test_count(int full, int slow);
 /* Sleeps the calling thread for `seconds` of real time (tests keep it short). */
 void test_real_sleep(double seconds);
 /* Whether the test binary was built with AddressSanitizer. */

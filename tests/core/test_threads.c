@@ -292,7 +292,7 @@ static _Atomic int slow_release[2];
 static void *slow_fn(void *arg) {
   int i = (int)(intptr_t)arg - 7;
   atomic_fetch_add(&slow_started, 1);
-  double limit = test_real_now() + 10.0;
+  double limit = test_real_now() + test_limit(10.0);
   while (!atomic_load(&slow_release[i]) && test_real_now() < limit) test_real_sleep(0.001);
   atomic_fetch_add(&slow_done, 1);
   return arg;
@@ -389,7 +389,7 @@ TEST_CASE(thread_cancel) {
   /* The abandoned function still runs to its end on its worker, after the
    * run is over. */
   atomic_store(&slow_release[1], 1);
-  double limit = test_real_now() + 5.0;
+  double limit = test_real_now() + test_limit(5.0);
   while (atomic_load(&slow_done) < 2 && test_real_now() < limit) test_real_sleep(0.002);
   ASSERT_EQ_INT(atomic_load(&slow_done), 2);
   return 0;

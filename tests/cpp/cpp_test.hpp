@@ -11,6 +11,8 @@
 #include <string>
 #include <unistd.h>
 
+#include "harness/time_scale.h"
+
 namespace cpp_test {
 
 using case_fn = void (*)();
@@ -82,7 +84,9 @@ inline int main(int argc, char **argv, unsigned watchdog_seconds) {
     if (std::strcmp(e->name, argv[1]) != 0) continue;
     current() = e->name;
     /* A hang ends with SIGALRM's default action well before ctest's own
-     * TIMEOUT, so the log still names the case that hung. */
+     * TIMEOUT, so the log still names the case that hung. Both are scaled
+     * by the suite's time scale. */
+    watchdog_seconds = static_cast<unsigned>(watchdog_seconds * gloop_test_time_scale_read());
     std::fprintf(stderr, "case %s (watchdog %u s)\n", e->name, watchdog_seconds);
     alarm(watchdog_seconds);
     e->fn();

@@ -28,21 +28,19 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "harness/time_scale.h"
+
 extern "C" int example_main(int argc, char **argv);
 
 namespace harness {
 
-// Sanitizer builds run several times slower, most of it inside Qt's painting
-// with an intercepted allocator. There the upper time limits stretch by
-// kSlowdown, and stalls are reported but not held against a limit: they
-// would measure the sanitizer, not the program.
-#ifdef GLOOP_EXAMPLES_SANITIZED
-constexpr int kSlowdown = 5;
-constexpr bool kEnforceStalls = false;
-#else
-constexpr int kSlowdown = 1;
-constexpr bool kEnforceStalls = true;
-#endif
+// Sanitizer, valgrind and emulated builds run several times slower, most of
+// it inside Qt's painting with an intercepted allocator. There the upper time
+// limits stretch by kSlowdown, the suite's time scale (harness/time_scale.h),
+// and stalls are reported but not held against a limit: they would measure
+// the tool, not the program.
+inline const int kSlowdown = static_cast<int>(gloop_test_time_scale_read());
+inline const bool kEnforceStalls = kSlowdown == 1;
 
 // Number of failed checks so far. Checks never abort: a failing scenario
 // goes on, so that one run reports everything that is wrong.

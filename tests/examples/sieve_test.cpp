@@ -22,8 +22,8 @@ constexpr int kCols = 40;
 constexpr int kNum = kRows * kCols;
 constexpr int kComposites = 1348; // 1600 cells less 1 and the 251 primes
 constexpr double kRunTick = 0.002;
-constexpr qint64 kMaxStallMs = 200;
-constexpr qint64 kMaxExitMs = 1000 * kSlowdown;
+const qint64 kMaxStallMs = 200;
+const qint64 kMaxExitMs = 1000 * kSlowdown;
 
 const QString kCalculating = QString::fromUtf8(u8"\u2699\uFE0F ...Calculating prime numbers... \u2699\uFE0F");
 const QString kHacking =
@@ -309,8 +309,9 @@ void startup()
   auto *app = QCoreApplication::instance();
   QMetaObject::invokeMethod(app, start_scenario, Qt::QueuedConnection);
   QObject::connect(app, &QCoreApplication::aboutToQuit, on_about_to_quit);
-  QTimer::singleShot(60000, app, [] {
-    fail(__FILE__, __LINE__, "watchdog: the scenario did not finish within 60 s");
+  QTimer::singleShot(60000 * kSlowdown, app, [] {
+    fail(__FILE__, __LINE__,
+         "watchdog: the scenario did not finish within " + std::to_string(60 * kSlowdown) + " s");
     QCoreApplication::exit(3);
   });
 }

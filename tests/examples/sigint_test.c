@@ -11,10 +11,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness/time_scale.h"
+
 extern char **environ;
 
-/* How long the program may take to die after SIGINT. */
-#define DEATH_LIMIT_MS 1000
+/* How long the program may take to die after SIGINT (a real-time limit,
+ * scaled by the suite's time scale), and how long it is given to start. */
+#define DEATH_LIMIT_MS ((int)(1000 * gloop_test_time_scale_read()))
 
 static void sleep_ms(long ms)
 {
@@ -60,7 +63,7 @@ int main(int argc, char **argv)
   }
 
   /* Let it get going: window built, guest run started, tasks sleeping. */
-  sleep_ms(1000);
+  sleep_ms(DEATH_LIMIT_MS);
   int status;
   if (waitpid(pid, &status, WNOHANG) != 0) {
     printf("FAIL %s ended before it was interrupted (status 0x%x)\n", argv[1], status);

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "harness/time_scale.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *current = "";
@@ -16,7 +18,7 @@ static const char *current = "";
 /* A hang is a failure that must name its input. */
 static void on_alarm(int sig) {
   (void)sig;
-  static const char msg[] = "fuzz_replay: an input did not finish within 20 s: ";
+  static const char msg[] = "fuzz_replay: an input did not finish within 20 s (x time scale): ";
   ssize_t w = write(2, msg, sizeof msg - 1);
   w = write(2, current, strlen(current));
   w = write(2, "\n", 1);
@@ -34,7 +36,7 @@ static int run_file(const char *path) {
   size_t n = fread(buf, 1, sizeof buf, f);
   fclose(f);
   current = path;
-  alarm(20);
+  alarm((unsigned)(20 * gloop_test_time_scale_read()));
   LLVMFuzzerTestOneInput(buf, n);
   alarm(0);
   return 1;

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "harness/time_scale.h"
 #include "qt_test.h"
 
 #define QT_TEST(name) int qt_case_##name(void);
@@ -26,9 +27,10 @@ static const qt_entry cases[] = {
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
-/* Seconds a case may run before the watchdog aborts it. Shorter than ctest's
- * TIMEOUT so that a hang is reported here, with the case's name.
- * GLOOP_TEST_TIMEOUT overrides it for slow sanitizer or valgrind runs. */
+/* Seconds a case may run on a plain build before the watchdog aborts it; the
+ * suite's time scale multiplies it. Shorter than ctest's TIMEOUT so that a
+ * hang is reported here, with the case's name. GLOOP_TEST_TIMEOUT sets it
+ * outright. */
 #define DEFAULT_CASE_TIMEOUT 30
 
 static const char *current_case = "?";
@@ -74,7 +76,7 @@ static void watchdog_fired(int sig) {
 }
 
 static void watchdog_arm(void) {
-  int seconds = DEFAULT_CASE_TIMEOUT;
+  int seconds = (int)(DEFAULT_CASE_TIMEOUT * gloop_test_time_scale_read());
   const char *env = getenv("GLOOP_TEST_TIMEOUT");
   if (env != NULL && atoi(env) > 0) seconds = atoi(env);
   snprintf(watchdog_message, sizeof watchdog_message,

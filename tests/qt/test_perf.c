@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "harness/time_scale.h"
 #include "qt_test.h"
 
 /* ---- Responsiveness -------------------------------------------------------- */
@@ -9,7 +10,8 @@
 enum { BUSY_TASKS = 1000, SPAWN_SLICE = 50 };
 #define BUSY_SECONDS 2.0
 #define PROBE_MS 10
-#define MAX_GAP_MS 25.0
+/* A real-time limit: scaled like every other (sanitizers slow Qt too). */
+#define MAX_GAP_MS (25.0 * gloop_test_time_scale_read())
 
 typedef struct busy_state {
   double end;

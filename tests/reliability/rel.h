@@ -50,7 +50,8 @@ const char *rel_label_get(void);
  *
  * A hang is a failure too, and it must name the case that hung: the
  * watchdog is SIGALRM, whose handler writes the label and ends the process
- * with exit code 3. rel_watchdog(0) disarms it. */
+ * with exit code 3. `seconds` is scaled by rel_time_scale(); rel_watchdog(0)
+ * disarms it. */
 void rel_watchdog(unsigned seconds);
 
 /* ---- Counting allocator -------------------------------------------------------
@@ -124,6 +125,12 @@ int rel_under_asan(void);
 int rel_under_tsan(void);
 
 double rel_real_now(void);
+/* The factor every real-time limit is multiplied by (GLOOP_TEST_TIME_SCALE
+ * from the environment, else the build's default; see tests/CMakeLists.txt),
+ * and a plain-build limit of `seconds` scaled by it. rel_watchdog(),
+ * rel_host_run_until_done() and the subprocess waits apply it themselves. */
+double rel_time_scale(void);
+double rel_limit(double seconds);
 void rel_real_sleep(double seconds);
 
 /* A small deterministic PRNG (xorshift64*). */

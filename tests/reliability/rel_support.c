@@ -1,5 +1,6 @@
 /* rel_support.c - the reliability tests' checks, watchdog, counting allocator, host loop and resource probes. */
 #include "rel.h"
+#include "harness/time_scale.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -103,7 +104,7 @@ void rel_watchdog(unsigned seconds) {
     sigaction(SIGALRM, &sa, NULL);
     installed = 1;
   }
-  alarm(seconds);
+  alarm(seconds == 0 ? 0 : (unsigned)rel_limit(seconds));
 }
 
 /* ---- Counting allocator --------------------------------------------------------- */
@@ -271,7 +272,7 @@ static int done_seen(void) {
 }
 
 int rel_host_run_until_done(double timeout) {
-  double limit = rel_real_now() + timeout;
+  double limit = rel_real_now() + rel_limit(timeout);
   while (!done_seen()) {
     double left = limit - rel_real_now();
     if (left <= 0) return -1;
@@ -376,6 +377,17 @@ long rel_heap_in_use(void) {
   return -1;
 #endif
 }
+
+static double time_scale;
+static pthread_once_t time_scale_once = PTHREAD_ONCE_INIT;
+static void time_scale_init(void) { time_scale = gloop_test_time_scale_read(); }
+
+double rel_time_scale(void) {
+  pthread_once(&time_scale_once, time_scale_init);
+  return time_scale;
+}
+
+double rel_limit(double seconds) { return seconds * rel_time_scale(); }
 
 double rel_real_now(void) {
   struct timespec ts;

@@ -1015,7 +1015,7 @@ static run_result run_once(const scenario *sc, int guest, long n, int kind, int 
       res.status = rc;
     } else {
       res.started = 1;
-      double limit = rel_real_now() + 10.0;
+      double limit = rel_real_now() + rel_limit(10.0);
       for (;;) {
         rel_host_outcome out = rel_host_get_outcome();
         if (out.done_calls) break;
@@ -1056,7 +1056,7 @@ static run_result run_once(const scenario *sc, int guest, long n, int kind, int 
 /* Waits up to 3 s for a count to come back (worker threads end on their
  * own after the run) and fails if it does not. */
 static void settle(const char *what, long want, long (*probe)(void)) {
-  double limit = rel_real_now() + 3.0;
+  double limit = rel_real_now() + rel_limit(3.0);
   long got;
   while ((got = probe()) != want) {
     if (rel_real_now() > limit) REL_FAIL("leak: %s is %ld after the run, %ld before", what, got, want);
@@ -1227,12 +1227,12 @@ static int run_scenario(const scenario *sc) {
      * also makes ThreadSanitizer start a background thread of its own for
      * good, so the thread count is taken after it. */
     int slack = rel_under_tsan() ? 1 : 0;
-    double limit = rel_real_now() + 3.0;
+    double limit = rel_real_now() + rel_limit(3.0);
     while (rel_count_threads() > threads_before + slack && rel_real_now() < limit)
       rel_real_sleep(0.001);
     b.heap = probe_heap();
     /* A joined thread can linger in /proc for a moment. */
-    limit = rel_real_now() + 3.0;
+    limit = rel_real_now() + rel_limit(3.0);
     while (rel_count_threads() > threads_before + slack && rel_real_now() < limit)
       rel_real_sleep(0.001);
     b.threads = rel_count_threads();

@@ -397,7 +397,7 @@ static int stress_abandon(void) {
     REL_CHECK_OK(gloop_event_new(&st.ev));
     /* Run until the tasks are in flight, plus a random number of ticks. */
     unsigned extra = rel_rng_below(&rng, 20);
-    double limit = rel_real_now() + 5.0;
+    double limit = rel_real_now() + rel_limit(5.0);
     while (!st.ready || extra-- > 0) {
       if (rel_real_now() > limit) REL_FAIL("the run made no progress");
       rel_host_step(0.01);

@@ -45,7 +45,7 @@ static void spawn(child *c, const char *path, const char *mode) {
 /* Reads what the child wrote until `want` appears at the start of a line
  * (want == NULL: until end of file). Returns 0 on a timeout. */
 static int read_until(child *c, const char *want, double timeout) {
-  double limit = rel_real_now() + timeout;
+  double limit = rel_real_now() + rel_limit(timeout);
   for (;;) {
     if (want) {
       for (const char *s = c->out; (s = strstr(s, want)) != NULL; s++)
