@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "guestloop/guestloop.h"
 #include "ctx.h"
@@ -87,13 +88,34 @@ static inline void gloop__queue_move(gloop__queue *from, gloop__queue *to) {
 
 /* ---- Time --------------------------------------------------------------- */
 
-/* Internal time is signed 64-bit nanoseconds on the run's clock. */
+/* Internal time is signed 64-bit nanoseconds on the run's clock, within
+ * [-GLOOP__NS_INF, GLOOP__NS_INF]; the two ends stand for -inf and +inf (about
+ * ±292 years). Every sum or difference of times goes through the saturating
+ * helpers below, so an infinity stays infinite and nothing wraps around. */
 typedef int64_t gloop__ns;
 #define GLOOP__NS_INF INT64_MAX
 
 gloop__ns gloop__sec_to_ns(double s); /* saturating; s must not be NaN */
-double gloop__ns_to_sec(gloop__ns ns);
+double gloop__ns_to_sec(gloop__ns ns); /* ±GLOOP__NS_INF -> ±INFINITY */
 gloop__ns gloop__mono_ns(void);       /* CLOCK_MONOTONIC */
+
+/* a + b, saturated to [-GLOOP__NS_INF, GLOOP__NS_INF]; an infinite operand
+ * wins over a finite one (and +inf + -inf gives +inf, which no caller asks). */
+static inline gloop__ns gloop__ns_add(gloop__ns a, gloop__ns b) {
+  gloop__ns r;
+  if (a == GLOOP__NS_INF || b == GLOOP__NS_INF) return GLOOP__NS_INF;
+  if (a == -GLOOP__NS_INF || b == -GLOOP__NS_INF) return -GLOOP__NS_INF;
+  if (__builtin_add_overflow(a, b, &r)) return a > 0 ? GLOOP__NS_INF : -GLOOP__NS_INF;
+  return r < -GLOOP__NS_INF ? -GLOOP__NS_INF : r;
+}
+/* a - b, saturated the same way. */
+static inline gloop__ns gloop__ns_sub(gloop__ns a, gloop__ns b) {
+  return gloop__ns_add(a, b == -GLOOP__NS_INF ? GLOOP__NS_INF : -b);
+}
+/* An absolute CLOCK_MONOTONIC time `seconds` from now for timed waits on
+ * condition variables. Returns 0 and fills *ts, or 1 if the wait has no
+ * end (infinite, or beyond what a timespec holds): wait without a timeout. */
+int gloop__mono_deadline_ts(double seconds, struct timespec *ts);
 
 struct gloop_clock {
   int mock;                     /* 0: the system monotonic clock */

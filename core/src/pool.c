@@ -18,7 +18,11 @@ struct gloop__pool {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   gloop__queue jobs;
-  unsigned nthreads, nidle, max;
+  /* Workers that exist, that wait for a job, and jobs queued but not yet
+   * taken. A signalled worker stays idle until it wakes and takes a job, so
+   * submit() compares queued jobs with idle workers: each queued job has an
+   * idle worker of its own, or a new one is started while under the bound. */
+  unsigned nthreads, nidle, nqueued, max;
   double idle_timeout;
   int closing;
   int refs;
@@ -61,21 +65,15 @@ static void *worker_main(void *arg) {
       if (p->closing) break;
       p->nidle++;
       struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      long long ns = (long long)(p->idle_timeout * 1e9);
-      ts.tv_sec += (time_t)(ns / 1000000000);
-      ts.tv_nsec += (long)(ns % 1000000000);
-      if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-      }
+      int forever = gloop__mono_deadline_ts(p->idle_timeout, &ts);
       int rc = 0;
       while (gloop__queue_empty(&p->jobs) && !p->closing && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        rc = forever ? pthread_cond_wait(&p->cv, &p->mu) : pthread_cond_timedwait(&p->cv, &p->mu, &ts);
       p->nidle--;
       if (gloop__queue_empty(&p->jobs) && (rc == ETIMEDOUT || p->closing)) break;
       continue;
     }
+    p->nqueued--;
     gloop__job *job = gloop__container_of(n, gloop__job, node);
     pthread_mutex_unlock(&p->mu);
     if (atomic_load(&job->state) == JOB_ABANDONED) {
@@ -113,7 +111,7 @@ static struct gloop__pool *pool_get(gloop__run *run) {
  * new one while under the bound. Fails only if no worker exists at all. */
 static int submit(struct gloop__pool *p, gloop__job *job) {
   pthread_mutex_lock(&p->mu);
-  if (p->nidle == 0 && p->nthreads < p->max) {
+  if (p->nqueued + 1 > p->nidle && p->nthreads < p->max) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -129,6 +127,7 @@ static int submit(struct gloop__pool *p, gloop__job *job) {
     pthread_attr_destroy(&attr);
   }
   gloop__queue_push(&p->jobs, &job->node);
+  p->nqueued++;
   pthread_cond_signal(&p->cv);
   pthread_mutex_unlock(&p->mu);
   return 0;

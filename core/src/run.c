@@ -219,7 +219,7 @@ static enum tick_result tick(gloop__run *run, int woken) {
       steps += gloop__run_batch(run);
       if (run->ntasks == 0 || run->budget == 0) break;
       if (steps >= CHECK_EVERY) {
-        if (gloop__mono_ns() - start >= run->budget) break;
+        if (gloop__ns_sub(gloop__mono_ns(), start) >= run->budget) break;
         steps = 0;
         gloop__entryq_drain(run);
         expire_timers(run);
@@ -249,7 +249,7 @@ static enum tick_result tick(gloop__run *run, int woken) {
       if (next <= gloop__clock_now(run->mock)) run->idle_wait = 0;
     }
   } else {
-    gloop__ns d = next - gloop__run_now(run);
+    gloop__ns d = gloop__ns_sub(next, gloop__run_now(run));
     if (d <= 0) return TICK_BUSY;
     run->idle_wait = d;
   }

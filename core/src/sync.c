@@ -141,6 +141,7 @@ int gloop_semaphore_release(gloop_semaphore *s) {
     return 0;
   }
   if (s->max && s->value >= s->max) return GLOOP_EBUSY;
+  if (s->value == UINT_MAX) return GLOOP_EOVERFLOW;
   s->value++;
   return 0;
 }

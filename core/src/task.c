@@ -298,8 +298,7 @@ int gloop_sleep(double seconds) {
   if (t == NULL) return err;
   if (isnan(seconds) || seconds < 0) return GLOOP_EINVAL;
   if (seconds == 0) return gloop_checkpoint();
-  gloop__ns now = gloop__run_now(t->run), d = gloop__sec_to_ns(seconds);
-  return sleep_until_ns(t, d >= GLOOP__NS_INF - now ? GLOOP__NS_INF : now + d);
+  return sleep_until_ns(t, gloop__ns_add(gloop__run_now(t->run), gloop__sec_to_ns(seconds)));
 }
 
 int gloop_sleep_forever(void) {

@@ -67,8 +67,7 @@ int gloop_timer_start(gloop_timer *timer, double delay, gloop_callback_fn cb, vo
   gloop__run *run = timer->b.run;
   timer->cb = cb;
   timer->data = data;
-  gloop__ns now = gloop__run_now(run), d = gloop__sec_to_ns(delay);
-  return gloop__timer_arm(run, &timer->t, d >= GLOOP__NS_INF - now ? GLOOP__NS_INF : now + d);
+  return gloop__timer_arm(run, &timer->t, gloop__ns_add(gloop__run_now(run), gloop__sec_to_ns(delay)));
 }
 
 int gloop_timer_active(const gloop_timer *timer) {

@@ -47,6 +47,7 @@ MISUSE(nursery_close_not_owner, "gloop_nursery_close", "called by a task other t
 MISUSE(lock_release_not_held, "gloop_lock_release", "the calling task does not hold the lock", EPERM, "")
 MISUSE(lock_acquire_twice, "gloop_lock_acquire", "the calling task already holds the lock", EBUSY, "")
 MISUSE(semaphore_release_past_max, "gloop_semaphore_release", "the value is already max_value", EBUSY, "")
+MISUSE(semaphore_release_overflow, "gloop_semaphore_release", "unbounded, and the value is already UINT_MAX", EOVERFLOW, "the value is unchanged")
 
 MISUSE_SECTION("Use after the run")
 MISUSE(event_set_after_run, "gloop_event_set", "the event's run has ended", ENORUN, "the object stays valid to free")
@@ -132,6 +133,8 @@ MISUSE(mock_clock_jump_not_mock, "gloop_mock_clock_jump", "clock is NULL", EINVA
 MISUSE(mock_clock_new_nan, "gloop_mock_clock_new", "start is NaN", EINVAL, "")
 MISUSE(mock_clock_new_negative_threshold, "gloop_mock_clock_new", "autojump_threshold is -1", EINVAL, "")
 MISUSE(set_autojump_nan, "gloop_mock_clock_set_autojump", "threshold is NaN", EINVAL, "")
+MISUSE(mock_clock_new_out_of_range, "gloop_mock_clock_new", "start is ±inf or not strictly inside ±GLOOP_CLOCK_MAX (e.g. 1e300)", EINVAL, "")
+MISUSE(mock_clock_jump_past_range, "gloop_mock_clock_jump", "the jump would take the clock to GLOOP_CLOCK_MAX or beyond", EINVAL, "the clock is unchanged; a mock clock never runs backwards")
 
 MISUSE_SECTION("Bad flags, sizes and file descriptors")
 MISUSE(scope_open_bad_flags, "gloop_scope_open", "flags has an unknown bit", EINVAL, "")

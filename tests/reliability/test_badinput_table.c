@@ -1,5 +1,6 @@
 /* test_badinput_table.c - one check per row of misuse_table.h: each misuse must give exactly its documented result. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -308,6 +309,16 @@ static int t_semaphore_release_past_max(void) {
   return rc;
 }
 static int row_semaphore_release_past_max(void) { return in_task(t_semaphore_release_past_max); }
+
+static int t_semaphore_release_overflow(void) {
+  gloop_semaphore *s;
+  REL_CHECK_OK(gloop_semaphore_new(UINT_MAX, 0, &s));
+  int rc = gloop_semaphore_release(s);
+  REL_CHECK(gloop_semaphore_value(s) == UINT_MAX, "the refused release changed the value");
+  gloop_semaphore_free(s);
+  return rc;
+}
+static int row_semaphore_release_overflow(void) { return in_task(t_semaphore_release_overflow); }
 
 /* ---- Use after the run -------------------------------------------------------------- */
 
@@ -703,6 +714,20 @@ static int row_mock_clock_new_nan(void) {
 static int row_mock_clock_new_negative_threshold(void) {
   gloop_clock *c = NULL;
   int rc = gloop_mock_clock_new(0.0, -1.0, &c);
+  gloop_clock_free(c);
+  return rc;
+}
+static int row_mock_clock_new_out_of_range(void) {
+  gloop_clock *c = NULL;
+  int rc = gloop_mock_clock_new(1e300, 0.0, &c);
+  REL_CHECK(c == NULL, "a refused clock was handed out");
+  return rc;
+}
+static int row_mock_clock_jump_past_range(void) {
+  gloop_clock *c = NULL;
+  REL_CHECK_OK(gloop_mock_clock_new(0.0, INFINITY, &c));
+  int rc = gloop_mock_clock_jump(c, 1e10);
+  REL_CHECK(gloop_clock_now(c) == 0.0, "the refused jump moved the clock");
   gloop_clock_free(c);
   return rc;
 }

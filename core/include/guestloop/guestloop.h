@@ -52,6 +52,7 @@ extern "C" {
   XX(ECONNREFUSED, -111, "connection refused")                                   \
   XX(EBUSY, -16, "resource busy")                                                \
   XX(EPERM, -1, "operation not permitted")                                       \
+  XX(EOVERFLOW, -75, "value too large for its type")                             \
   XX(ENOTTASK, -4001, "call requires task context")                             \
   XX(EWRONGTHREAD, -4002, "call made from a thread that does not own the run")   \
   XX(ERUNNING, -4003, "a run is already live on this thread")                   \
@@ -132,7 +133,9 @@ typedef struct gloop_options {
   const char *main_name;
   /** Worker threads for gloop_to_thread(); 0 = default (16). */
   unsigned max_threads;
-  /** Seconds an idle worker waits for a job before it exits; 0 = default (10). */
+  /** Seconds an idle worker waits for a job before it exits; 0 = default (10),
+   * INFINITY (or anything beyond GLOOP_CLOCK_MAX) = idle workers never exit
+   * before the run ends. */
   double thread_idle_timeout;
 } gloop_options;
 
@@ -140,6 +143,11 @@ typedef struct gloop_options {
 #define GLOOP_MIN_STACK_SIZE ((size_t)16 * 1024)
 #define GLOOP_MAX_STACK_SIZE ((size_t)1024 * 1024 * 1024)
 #define GLOOP_DEFAULT_TICK_BUDGET 0.001
+/** Clock readings lie strictly between -GLOOP_CLOCK_MAX and GLOOP_CLOCK_MAX
+ * seconds (about 292 years; time is kept in 64-bit nanoseconds). Durations
+ * and deadlines beyond it are accepted and mean "never" (or "at once" for a
+ * deadline below it). */
+#define GLOOP_CLOCK_MAX 9.2e9
 
 /** Fills *opts with defaults. Any thread. */
 GLOOP_API void gloop_options_init(gloop_options *opts);
@@ -216,11 +224,14 @@ GLOOP_API double gloop_now(void);
  * for that many real seconds, the clock jumps to the next deadline (0 = jump
  * as soon as the run is idle; this makes a 120 s sleep instant). Use
  * INFINITY to disable autojump. Errors: GLOOP_EINVAL (NaN or negative
- * threshold other than INFINITY, NaN start), GLOOP_ENOMEM. Any thread. */
+ * threshold, start NaN or not strictly inside ±GLOOP_CLOCK_MAX),
+ * GLOOP_ENOMEM. Any thread. */
 GLOOP_API int gloop_mock_clock_new(double start, double autojump_threshold,
                                    gloop_clock **out);
 /** Moves a mock clock forward by `seconds` (>= 0) and wakes its run so due
- * timers fire. Errors: GLOOP_EINVAL (negative/NaN, or not a mock clock).
+ * timers fire. Errors: GLOOP_EINVAL (negative/NaN, not a mock clock, or a
+ * jump that would take the clock to GLOOP_CLOCK_MAX or beyond; the clock is
+ * then unchanged). A mock clock never runs backwards.
  * Context: the host thread of the run using it, or any thread if unused. */
 GLOOP_API int gloop_mock_clock_jump(gloop_clock *clock, double seconds);
 /** Changes the autojump threshold; wakes the run using the clock. */
@@ -365,7 +376,9 @@ GLOOP_API int gloop_semaphore_new(unsigned initial, unsigned max_value, gloop_se
 GLOOP_API void gloop_semaphore_free(gloop_semaphore *sem);
 /** Takes one unit, waiting FIFO if none: 0, GLOOP_ECANCELED, GLOOP_EDESTROYED. Task. */
 GLOOP_API int gloop_semaphore_acquire(gloop_semaphore *sem);
-/** Gives one unit back (wakes the first waiter). Task or host context. */
+/** Gives one unit back (wakes the first waiter). Errors: GLOOP_EBUSY (at
+ * max_value), GLOOP_EOVERFLOW (unbounded and already at UINT_MAX); the value
+ * is then unchanged. Task or host context. */
 GLOOP_API int gloop_semaphore_release(gloop_semaphore *sem);
 GLOOP_API unsigned gloop_semaphore_value(const gloop_semaphore *sem);
 
