@@ -159,8 +159,17 @@ static int wait_events(gloop__run *run, gloop__ns timeout) {
     ts.tv_nsec = timeout % 1000000000;
     tsp = &ts;
   }
-  int n = epoll_pwait2(run->epfd, ev, GLOOP__MAX_EVENTS, tsp, NULL);
+  /* epoll_pwait2 (Linux 5.11) waits with nanosecond precision. A kernel or
+   * an emulator (valgrind) without it answers ENOSYS, which is remembered
+   * for the whole process, so later waits go straight to epoll_wait and its
+   * milliseconds instead of failing first every time. */
+  static atomic_int no_pwait2;
+  int n = -1;
+  errno = ENOSYS;
+  if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed))
+    n = epoll_pwait2(run->epfd, ev, GLOOP__MAX_EVENTS, tsp, NULL);
   if (n < 0 && errno == ENOSYS) {
+    atomic_store_explicit(&no_pwait2, 1, memory_order_relaxed);
     int ms = timeout < 0 ? -1 : (int)((timeout + 999999) / 1000000);
     n = epoll_wait(run->epfd, ev, GLOOP__MAX_EVENTS, ms);
   }
