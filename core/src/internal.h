@@ -176,7 +176,7 @@ void gloop__heap_free(gloop__heap *h, const gloop__alloc *a);
 typedef struct gloop__stack {
   void *base;        /* lowest address of the mapping (the guard page, if any) */
   size_t map_size;   /* whole mapping, guard included */
-  size_t guard;      /* guard bytes at base (0 or one page) */
+  size_t guard;      /* guard-gap bytes at base (0 with guard_pages off) */
   unsigned vg_id;    /* valgrind stack id */
   unsigned char in_slab;  /* part of a slab (default size), else its own mapping */
 } gloop__stack;
@@ -188,7 +188,6 @@ void gloop__stack_pool_drain(struct gloop__run *run);
 /* Idle-time upkeep: gives back the pages of at most `max_calls` free stacks
  * beyond the cache bound. */
 void gloop__stack_trim(struct gloop__run *run, size_t max_calls);
-int gloop__stack_guard_hit(const gloop__stack *s, const void *addr);
 int gloop__overflow_handler_install(void);
 void gloop__altstack_enter(struct gloop__run *run);
 void gloop__altstack_leave(struct gloop__run *run);

@@ -1,4 +1,4 @@
-/* stack.c - task stacks: mmap with an optional guard page, a bounded reuse pool, and the overflow report. */
+/* stack.c - task stacks: mmap with an optional guard gap, a bounded reuse pool, and the overflow report. */
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -30,8 +30,26 @@ size_t gloop__page_size(void) {
   return p;
 }
 
+/* The guard gap below each stack: PROT_NONE address space, which costs no
+ * memory. A function whose frame is larger than the gap can move the stack
+ * pointer past it without touching it, and its first write then lands in
+ * whatever lies below: in a slab, the neighbouring task's stack. 64 KiB plus
+ * a page covers any frame of up to 64 KiB (code built with
+ * -fstack-clash-protection probes larger frames page by page, so it always
+ * hits the gap; the library itself is built that way where the compiler
+ * can). */
+#define GUARD_COVERS_FRAMES ((size_t)64 * 1024)
+
+static size_t guard_bytes(const gloop__run *run) {
+  return run->guard ? GUARD_COVERS_FRAMES + gloop__page_size() : 0;
+}
+
 /* Stacks of the run's default size are carved from slabs: one mapping holds
- * SLAB_STACKS stacks, each with its guard page at the bottom. A slab is
+ * SLAB_STACKS stacks, each with its guard gap at the bottom:
+ *
+ *   slab: [gap|stack 0][gap|stack 1] ... [gap|stack 63]   (addresses grow ->)
+ *
+ * Stacks grow down, towards their own gap. A slab is
  * mapped with MAP_NORESERVE and nothing in it is touched by us, so only the
  * pages a task actually uses become resident: a task that sleeps with a
  * shallow stack costs one or two pages whatever its stack size.
@@ -92,7 +110,7 @@ static void *map_region(size_t size) {
 
 /* A stack of a size other than the run's default: a mapping of its own. */
 static int map_single(gloop__run *run, size_t size, gloop__stack *out) {
-  size_t guard = run->guard ? gloop__page_size() : 0;
+  size_t guard = guard_bytes(run);
   void *p = map_region(size + guard);
   if (p == NULL) return GLOOP_ENOMEM;
   if (protect_guard(p, guard) != 0) {
@@ -110,7 +128,7 @@ static int map_single(gloop__run *run, size_t size, gloop__stack *out) {
 /* Hands out the next never-used slot of the newest slab, mapping a new slab
  * when the last one is used up. */
 static int carve_slot(gloop__run *run, gloop__stack *out) {
-  size_t guard = run->guard ? gloop__page_size() : 0;
+  size_t guard = guard_bytes(run);
   size_t slot = run->stack_size + guard;
   if (run->slab_left == 0) {
     if (run->nslabs == run->slabs_alloc) {
@@ -201,7 +219,7 @@ void gloop__stack_trim(gloop__run *run, size_t max_calls) {
 void gloop__stack_pool_drain(gloop__run *run) {
   while (run->pool_len > 0) deregister_stack(&run->pool[--run->pool_len]);
   run->pool_trimmed = 0;
-  size_t slot = run->stack_size + (run->guard ? gloop__page_size() : 0);
+  size_t slot = run->stack_size + guard_bytes(run);
   for (size_t i = 0; i < run->nslabs; i++) munmap(run->slabs[i], slot * SLAB_STACKS);
   gloop__free(&run->alloc, run->slabs);
   gloop__free(&run->alloc, run->pool);
@@ -211,18 +229,30 @@ void gloop__stack_pool_drain(gloop__run *run) {
   run->slab_left = 0;
 }
 
-int gloop__stack_guard_hit(const gloop__stack *s, const void *addr) {
-  if (s->base == NULL || s->guard == 0) return 0;
-  const char *a = addr, *lo = s->base;
-  /* A frame can skip past the guard page by up to a few KiB; count faults
-   * just below the mapping as overflow too. */
-  return a >= lo - 64 * 1024 && a < lo + s->guard;
+/* Whether a fault at addr, taken while task t runs, is a stack overflow: it
+ * hit t's own guard gap, or the gap of any slot in the run's slabs (a frame
+ * larger than the gap jumped it and ran through a neighbour's stack into
+ * the neighbour's gap). Called from the signal handler: reads only. */
+static int overflow_hit(const gloop__run *run, const gloop_task *t, const void *addr) {
+  const char *a = addr;
+  const gloop__stack *s = &t->stack;
+  if (s->base != NULL && s->guard != 0 && a >= (const char *)s->base &&
+      a < (const char *)s->base + s->guard)
+    return 1;
+  size_t guard = guard_bytes(run);
+  size_t slot = run->stack_size + guard;
+  for (size_t i = 0; guard != 0 && i < run->nslabs; i++) {
+    const char *lo = run->slabs[i];
+    if (a >= lo && a < lo + slot * SLAB_STACKS && (size_t)(a - lo) % slot < guard) return 1;
+  }
+  return 0;
 }
 
 /* ---- The overflow report ------------------------------------------------ */
 
+/* The disposition that was in place before ours: faults that are not
+ * overflows go on to it. */
 static struct sigaction previous_segv;
-static atomic_int handler_installed;
 
 static void write_str(const char *s) {
   size_t n = strlen(s);
@@ -235,32 +265,51 @@ static void write_str(const char *s) {
 }
 
 /* Runs on the alternate signal stack. Only async-signal-safe calls: if the
- * fault hit the current task's guard page, name the task and abort; else
- * restore the previous disposition and return, so the faulting instruction
- * runs again under it. */
+ * fault is an overflow of the running task, name the task and abort. Any
+ * other fault is the program's: it goes to the handler that was installed
+ * before ours, called directly, so that ours stays installed whatever that
+ * handler does (returns after mending the fault, or jumps out of it). With
+ * no such handler, the default action is restored and the faulting
+ * instruction runs again under it: the process dies of SIGSEGV as it would
+ * without the library. */
 static void on_segv(int sig, siginfo_t *info, void *uctx) {
-  (void)uctx;
   gloop__run *run = gloop__run_current();
   gloop_task *t = run ? run->current : NULL;
-  if (t && gloop__stack_guard_hit(&t->stack, info->si_addr)) {
+  if (t && overflow_hit(run, t, info->si_addr)) {
     write_str("guestloop: task '");
     write_str(t->name);
-    write_str("' overflowed its stack (hit the guard page); aborting\n");
+    write_str("' overflowed its stack (hit the guard gap); aborting\n");
     signal(SIGABRT, SIG_DFL);
     abort();
   }
-  sigaction(sig, &previous_segv, NULL);
+  const struct sigaction *prev = &previous_segv;
+  if (prev->sa_flags & SA_SIGINFO) {
+    prev->sa_sigaction(sig, info, uctx);
+  } else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+    prev->sa_handler(sig);
+  } else {
+    /* (An ignored SIGSEGV cannot be ignored for a real fault: the kernel
+     * kills the process either way.) */
+    signal(sig, SIG_DFL);
+  }
 }
 
+/* Installs the report once per process, at the first run with guard gaps;
+ * whatever handler was there before becomes the one other faults go to. A
+ * handler the program installs later replaces ours; the guide says so. */
 int gloop__overflow_handler_install(void) {
-  if (atomic_exchange(&handler_installed, 1)) return 0;
+  static atomic_int installed;
+  if (atomic_exchange(&installed, 1)) return 0;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_segv;
-  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  /* No signal is blocked while the program's handler runs, as if it had
+   * been installed alone, so a handler that leaves by longjmp leaves
+   * SIGSEGV unblocked. */
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
   sigemptyset(&sa.sa_mask);
   if (sigaction(SIGSEGV, &sa, &previous_segv) != 0) {
-    atomic_store(&handler_installed, 0);
+    atomic_store(&installed, 0);
     return GLOOP_EINTERNAL;
   }
   return 0;

@@ -103,6 +103,11 @@ GLOOP_TEST(faults_persistent)
 /* test_overflow.c */
 GLOOP_TEST(stack_deep_ok)
 GLOOP_TEST(stack_overflow_death)
+GLOOP_TEST(stack_overflow_small_frames)
+GLOOP_TEST(stack_overflow_8k_frames)
+GLOOP_TEST(stack_overflow_64k_frames)
+GLOOP_TEST(stack_overflow_own_mapping)
+GLOOP_TEST(stack_overflow_after_recovered_fault)
 
 /* test_io_more.c */
 GLOOP_TEST(io_pingpong_standalone)

@@ -1,6 +1,8 @@
-/* test_overflow.c - cases for task stacks: deep recursion that fits, and the guard-page death on overflow. */
+/* test_overflow.c - cases for task stacks: deep recursion that fits, and the reported death on overflow, whatever the frame size, the stack's mapping or an earlier recovered fault. */
 #include <errno.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -105,4 +107,138 @@ TEST_CASE(stack_overflow_death) {
   ASSERT_EQ_INT(WTERMSIG(status), SIGABRT);
   ASSERT_STR_CONTAINS(out, "deep-diver");
   return 0;
+}
+
+/* ---- Every overflow is reported, whatever its frames ------------------------------
+ *
+ * A task ("diver") recurses with frames of a given size, of which only the
+ * lowest byte is written: a frame larger than the guard gap moves the stack
+ * pointer past it untouched. The diver's stack sits in a slab just above a
+ * sleeping neighbour's, so a jump over the gap runs into the neighbour's
+ * stack. Each case tries 16 starting depths (the frames then meet the gap at
+ * different phases) in a child process that must die by SIGABRT with the
+ * diver's name on stderr. Test code is built without stack-clash
+ * protection, like much task code in the wild. */
+
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void touch(volatile char *p) { p[0] = 1; }
+
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int dive(size_t frame, int depth) {
+  char buf[frame]; /* a variable-length frame; only its lowest byte is written */
+  touch((volatile char *)buf);
+  /* Ends only by the overflow (the depth limit is far beyond any stack). */
+  if (depth > (1 << 30)) return 0;
+  return dive(frame, depth + 1) + buf[0];
+}
+
+typedef struct dive_arg {
+  size_t frame;
+  int offset;       /* 0..15: extra depth before the recursion starts */
+  size_t stack;     /* 0: the run's default size (slab); else a stack of its own */
+  int prior_fault;  /* first recover from an unrelated SIGSEGV */
+} dive_arg;
+
+static sigjmp_buf recover_point;
+static void program_segv_handler(int sig) {
+  (void)sig;
+  siglongjmp(recover_point, 1);
+}
+
+static int diver(void *arg) {
+  const dive_arg *d = arg;
+  size_t pad = (size_t)d->offset * 1040 + 16;
+  char *p = __builtin_alloca(pad);
+  touch((volatile char *)p);
+  return dive(d->frame, 0) + p[0];
+}
+
+static int neighbour(void *arg) {
+  (void)arg;
+  return gloop_sleep_forever();
+}
+
+static int dive_main(void *arg) {
+  const dive_arg *d = arg;
+  gloop_nursery *n;
+  if (d->prior_fault) {
+    /* The program's own handler recovers from a fault of its own: the
+     * library must pass it on and stay in place for the overflow below. */
+    if (sigsetjmp(recover_point, 1) == 0) {
+      static volatile uintptr_t bad_address = 16;
+      *(volatile char *)bad_address = 1;
+      fprintf(stderr, "child: the deliberate fault did not fault\n");
+      _exit(4);
+    }
+  }
+  ASSERT_OK(gloop_nursery_open(&n));
+  ASSERT_OK(gloop_nursery_start_ex(n, neighbour, NULL, "neighbour", d->stack, NULL));
+  ASSERT_OK(gloop_checkpoint());
+  ASSERT_OK(gloop_nursery_start_ex(n, diver, (void *)d, "diver", d->stack, NULL));
+  return gloop_nursery_close(n);
+}
+
+/* Runs one dive in a child; returns 0 if it died by SIGABRT naming the diver. */
+static int dive_in_child(const dive_arg *d, char *out, size_t cap) {
+  int fds[2], status = 0;
+  size_t used = 0;
+  ASSERT_EQ_INT(pipe(fds), 0);
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  ASSERT_GE_INT(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[1]);
+    alarm((unsigned)test_limit(10.0));
+    if (d->prior_fault) signal(SIGSEGV, program_segv_handler);
+    int rc = gloop_run(dive_main, (void *)d, NULL, NULL, NULL);
+    fprintf(stderr, "child: the run returned %d (%s) instead of aborting\n", rc, gloop_err_name(rc));
+    _exit(3);
+  }
+  close(fds[1]);
+  for (;;) {
+    ssize_t n = read(fds[0], out + used, cap - 1 - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || (used += (size_t)n) == cap - 1) break;
+  }
+  out[used] = '\0';
+  close(fds[0]);
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(out, "'diver' overflowed") ? 0 : status ? status : -1;
+}
+
+static int overflow_sweep(size_t frame, size_t stack, int prior_fault) {
+  char out[4096];
+  int failed = 0;
+  for (int off = 0; off < 16; off++) {
+    dive_arg d = {frame, off, stack, prior_fault};
+    int st = dive_in_child(&d, out, sizeof out);
+    if (st != 0) {
+      printf("frame %zu, offset %d: status 0x%x (%s), stderr:\n%s\n", frame, off, (unsigned)st,
+             WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "exited", out);
+      failed++;
+    }
+  }
+  if (failed) TEST_FAIL("%d of 16 overflows with %zu-byte frames were not reported", failed, frame);
+  return 0;
+}
+
+TEST_CASE(stack_overflow_small_frames) { return overflow_sweep(512, 0, 0); }
+TEST_CASE(stack_overflow_8k_frames) { return overflow_sweep(8 * 1024, 0, 0); }
+TEST_CASE(stack_overflow_64k_frames) { return overflow_sweep(64 * 1024, 0, 0); }
+/* Stacks of their own (not the run's default size) have the same gap. */
+TEST_CASE(stack_overflow_own_mapping) {
+  overflow_sweep(8 * 1024, 128 * 1024, 0);
+  return overflow_sweep(64 * 1024, 128 * 1024, 0);
+}
+TEST_CASE(stack_overflow_after_recovered_fault) {
+  overflow_sweep(512, 0, 1);
+  return overflow_sweep(64 * 1024, 0, 1);
 }

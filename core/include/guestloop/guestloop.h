@@ -113,9 +113,11 @@ typedef struct gloop_options {
    * default, GLOOP_DEFAULT_STACK_SIZE. Accepted range is
    * [GLOOP_MIN_STACK_SIZE, GLOOP_MAX_STACK_SIZE], else GLOOP_ESTACKSIZE. */
   size_t stack_size;
-  /** 1 (default): a PROT_NONE guard page below each stack; an overflow prints
-   * the task's name and aborts. 0: no guard page (cheaper, lets a process hold
-   * far more tasks, but an overflow corrupts memory silently). */
+  /** 1 (default): a PROT_NONE guard gap of 64 KiB plus a page below each
+   * stack (address space only, no memory); an overflow with frames of up to
+   * 64 KiB (or any size, in code built with -fstack-clash-protection) prints
+   * the task's name and aborts. 0: no guard gap (lets a process hold far more
+   * tasks, but an overflow corrupts memory silently). */
   int guard_pages;
   /** Allocator for all loop memory except stacks; NULL = realloc/free. */
   gloop_realloc_fn realloc_fn;
