@@ -60,46 +60,55 @@ TEST_CASE(stack_deep_ok) {
   return 0;
 }
 
-/* A death test: in a child process a task named "deep-diver" recurses far past
- * its 64 KB stack with guard pages on. The process must die by SIGABRT and
- * its last words on stderr must name the task. */
-TEST_CASE(stack_overflow_death) {
-  int fds[2];
-  char out[8192];
+/* Runs child(arg) in a child process whose stderr is collected into out
+ * (NUL-terminated, at most cap - 1 bytes); returns its wait status. The
+ * child must not return: it ends by a signal or by _exit(). */
+static int run_child(void (*child)(const void *), const void *arg, char *out, size_t cap) {
+  int fds[2], status = 0;
   size_t used = 0;
-  int status = 0;
   ASSERT_EQ_INT(pipe(fds), 0);
   fflush(stdout);
   fflush(stderr);
   pid_t pid = fork();
   ASSERT_GE_INT(pid, 0);
   if (pid == 0) {
-    depth_arg d = {1 << 20, 0, 0};
-    gloop_options o;
     close(fds[0]);
     dup2(fds[1], STDERR_FILENO);
     close(fds[1]);
     /* Our own backstop, in case the overflow is not caught at all. */
-    alarm(10);
-    gloop_options_init(&o);
-    o.main_name = "stack-owner";
-    int rc = gloop_run(spawn_deep, &d, &o, NULL, NULL);
-    fprintf(stderr, "child: the run returned %d (%s) instead of aborting\n", rc,
-            gloop_err_name(rc));
+    alarm((unsigned)test_limit(10.0));
+    child(arg);
     _exit(3);
   }
   close(fds[1]);
   for (;;) {
-    ssize_t n = read(fds[0], out + used, sizeof out - 1 - used);
+    ssize_t n = read(fds[0], out + used, cap - 1 - used);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    used += (size_t)n;
-    if (used == sizeof out - 1) break;
+    if (n <= 0 || (used += (size_t)n) == cap - 1) break;
   }
   out[used] = '\0';
   close(fds[0]);
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  return status;
+}
+
+static void deep_child(const void *arg) {
+  depth_arg d = {1 << 20, 0, 0};
+  gloop_options o;
+  (void)arg;
+  gloop_options_init(&o);
+  o.main_name = "stack-owner";
+  int rc = gloop_run(spawn_deep, &d, &o, NULL, NULL);
+  fprintf(stderr, "child: the run returned %d (%s) instead of aborting\n", rc, gloop_err_name(rc));
+}
+
+/* A death test: in a child process a task named "deep-diver" recurses far past
+ * its 64 KB stack with guard pages on. The process must die by SIGABRT and
+ * its last words on stderr must name the task. */
+TEST_CASE(stack_overflow_death) {
+  char out[8192];
+  int status = run_child(deep_child, NULL, out, sizeof out);
   printf("# child stderr:\n%s# end of child stderr\n", out);
   if (!WIFSIGNALED(status))
     TEST_FAIL("the child exited with status %d instead of dying by a signal",
@@ -182,36 +191,19 @@ static int dive_main(void *arg) {
   return gloop_nursery_close(n);
 }
 
-/* Runs one dive in a child; returns 0 if it died by SIGABRT naming the diver. */
+static void dive_child(const void *arg) {
+  const dive_arg *d = arg;
+  if (d->prior_fault) signal(SIGSEGV, program_segv_handler);
+  int rc = gloop_run(dive_main, (void *)d, NULL, NULL, NULL);
+  fprintf(stderr, "child: the run returned %d (%s) instead of aborting\n", rc, gloop_err_name(rc));
+}
+
+/* Runs one dive in a child; returns 0 if it died by SIGABRT naming the diver,
+ * else its wait status (or -1). */
 static int dive_in_child(const dive_arg *d, char *out, size_t cap) {
-  int fds[2], status = 0;
-  size_t used = 0;
-  ASSERT_EQ_INT(pipe(fds), 0);
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  ASSERT_GE_INT(pid, 0);
-  if (pid == 0) {
-    close(fds[0]);
-    dup2(fds[1], STDERR_FILENO);
-    close(fds[1]);
-    alarm((unsigned)test_limit(10.0));
-    if (d->prior_fault) signal(SIGSEGV, program_segv_handler);
-    int rc = gloop_run(dive_main, (void *)d, NULL, NULL, NULL);
-    fprintf(stderr, "child: the run returned %d (%s) instead of aborting\n", rc, gloop_err_name(rc));
-    _exit(3);
-  }
-  close(fds[1]);
-  for (;;) {
-    ssize_t n = read(fds[0], out + used, cap - 1 - used);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0 || (used += (size_t)n) == cap - 1) break;
-  }
-  out[used] = '\0';
-  close(fds[0]);
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(out, "'diver' overflowed") ? 0 : status ? status : -1;
+  int status = run_child(dive_child, d, out, cap);
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(out, "'diver' overflowed")) return 0;
+  return status ? status : -1;
 }
 
 static int overflow_sweep(size_t frame, size_t stack, int prior_fault) {
