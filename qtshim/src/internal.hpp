@@ -13,6 +13,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <type_traits>
 
 class QWidget;
 class QMessageBox;
@@ -28,10 +29,17 @@ namespace gloop_qt_detail {
 
 void report_exception(const char *where, const char *what) noexcept;
 
+/* Set when a handle given to the current entry point named a deleted object
+ * (see handle_live()); guarded() then reports GLOOP_EDESTROYED rather than
+ * the GLOOP_EINVAL that the entry's "no such object" check returned. */
+bool take_destroyed_seen() noexcept;
+
 template <typename Body>
 int guarded(const char *where, Body &&body) noexcept {
+  take_destroyed_seen();
   try {
-    return body();
+    int rc = body();
+    return take_destroyed_seen() && rc == GLOOP_EINVAL ? GLOOP_EDESTROYED : rc;
   } catch (const std::exception &e) {
     report_exception(where, e.what());
   } catch (...) {
@@ -42,8 +50,13 @@ int guarded(const char *where, Body &&body) noexcept {
 
 template <typename T, typename Body>
 T guarded_value(const char *where, T fallback, Body &&body) noexcept {
+  take_destroyed_seen();
   try {
-    return body();
+    T value = body();
+    /* Entries that return a number return errors as negative numbers too. */
+    if constexpr (std::is_integral_v<T>)
+      if (take_destroyed_seen() && value == GLOOP_EINVAL) return GLOOP_EDESTROYED;
+    return value;
   } catch (const std::exception &e) {
     report_exception(where, e.what());
   } catch (...) {
@@ -64,11 +77,26 @@ void guarded_void(const char *where, Body &&body) noexcept {
 }
 
 /* ---- Handles -------------------------------------------------------------
- * The public handles are the Qt pointers themselves (see guestloop-qt.h). */
+ * The public handles are the Qt pointers themselves (see guestloop-qt.h).
+ * The shim remembers every object it hands out or is handed, and learns from
+ * each one's destroyed() signal when Qt deletes it, so a handle to a deleted
+ * object is refused instead of dereferenced (widgets.cpp). */
 
-inline QObject *as_object(gloop_qt_object *o) { return reinterpret_cast<QObject *>(o); }
-inline QWidget *as_widget(gloop_qt_widget *w) { return reinterpret_cast<QWidget *>(w); }
-inline gloop_qt_widget *to_handle(QWidget *w) { return reinterpret_cast<gloop_qt_widget *>(w); }
+/* Remembers a live object (a no-op for nullptr or one already known). */
+void remember(QObject *object) noexcept;
+/* false, and marks the current call (take_destroyed_seen()), if `handle`
+ * names an object the shim knew and Qt has deleted since; true otherwise.
+ * An address never seen before is a pointer converted from C++: it is
+ * taken as live and remembered from then on. */
+bool handle_live(const void *handle) noexcept;
+
+inline QObject *as_object(gloop_qt_object *o) {
+  return o != nullptr && handle_live(o) ? reinterpret_cast<QObject *>(o) : nullptr;
+}
+inline QWidget *as_widget(gloop_qt_widget *w) {
+  return w != nullptr && handle_live(w) ? reinterpret_cast<QWidget *>(w) : nullptr;
+}
+gloop_qt_widget *to_handle(QWidget *w) noexcept;
 
 /* ---- Host (host.cpp) ----------------------------------------------------- */
 

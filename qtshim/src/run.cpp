@@ -179,6 +179,7 @@ int gloop_qt_start_on_signal(gloop_qt_object *sender, const char *signal, gloop_
     rc = host_ensure();
     if (rc < 0) return rc;
     QObject *src = as_object(sender);
+    if (src == nullptr) return GLOOP_EINVAL;
     QMetaMethod sig = find_signal(src, signal);
     if (!sig.isValid()) return GLOOP_EINVAL;
     auto *starter = new Starter(entry, arg, done_cb, data, host_object());

@@ -185,6 +185,7 @@ int gloop_qt_wait_signal(gloop_qt_object *sender, const char *signal) {
     if (rc < 0) return rc;
     if (sender == nullptr || signal == nullptr) return GLOOP_EINVAL;
     QObject *obj = as_object(sender);
+    if (obj == nullptr) return GLOOP_EINVAL;
     QMetaMethod sig = find_signal(obj, signal);
     if (!sig.isValid()) return GLOOP_EINVAL;
     Waiter::State state;

@@ -16,7 +16,11 @@
 #include <QString>
 #include <QWidget>
 
+#include <QHash>
+#include <QSet>
+
 #include <cstring>
+#include <mutex>
 
 /* The public alignment values are Qt's own, so they convert by value. */
 static_assert(int{GLOOP_QT_ALIGN_LEFT} == int{Qt::AlignLeft}, "alignment values must match Qt");
@@ -28,6 +32,76 @@ static_assert(int{GLOOP_QT_ALIGN_VCENTER} == int{Qt::AlignVCenter}, "alignment v
 static_assert(int{GLOOP_QT_ALIGN_CENTER} == int{Qt::AlignCenter}, "alignment values must match Qt");
 
 using namespace gloop_qt_detail;
+
+/* ---- Handles ------------------------------------------------------------ */
+
+namespace {
+
+/* Addresses of the objects the shim knows, live and deleted. An address moves
+ * from `live` to `deleted` when its object's destroyed() signal fires, and
+ * back when a new object the shim hands out is created at the same address.
+ * `deleted` only grows with objects deleted for good (a few bytes each). A
+ * mutex, because destroyed() of an object on another thread fires there. */
+struct Registry {
+  std::mutex mu;
+  QSet<const void *> live, deleted;
+};
+
+Registry &registry() {
+  static Registry *r = new Registry; /* never destroyed: objects die at exit too */
+  return *r;
+}
+
+thread_local bool destroyed_seen = false;
+
+}  // namespace
+
+namespace gloop_qt_detail {
+
+bool take_destroyed_seen() noexcept {
+  bool seen = destroyed_seen;
+  destroyed_seen = false;
+  return seen;
+}
+
+void remember(QObject *object) noexcept {
+  if (object == nullptr) return;
+  Registry &r = registry();
+  {
+    std::lock_guard<std::mutex> lock(r.mu);
+    if (r.live.contains(object)) return;
+    r.deleted.remove(object);
+    r.live.insert(object);
+  }
+  const void *key = object;
+  QObject::connect(object, &QObject::destroyed, [key] {
+    Registry &reg = registry();
+    std::lock_guard<std::mutex> lock(reg.mu);
+    reg.live.remove(key);
+    reg.deleted.insert(key);
+  });
+}
+
+bool handle_live(const void *handle) noexcept {
+  Registry &r = registry();
+  {
+    std::lock_guard<std::mutex> lock(r.mu);
+    if (r.live.contains(handle)) return true;
+    if (r.deleted.contains(handle)) {
+      destroyed_seen = true;
+      return false;
+    }
+  }
+  remember(reinterpret_cast<QObject *>(const_cast<void *>(handle)));
+  return true;
+}
+
+gloop_qt_widget *to_handle(QWidget *w) noexcept {
+  remember(w);
+  return reinterpret_cast<gloop_qt_widget *>(w);
+}
+
+}  // namespace gloop_qt_detail
 
 namespace {
 
@@ -49,7 +123,7 @@ T *widget_as(gloop_qt_widget *w) {
 
 template <typename T>
 T *layout_as(gloop_qt_layout *l) {
-  return l == nullptr ? nullptr : qobject_cast<T *>(reinterpret_cast<QLayout *>(l));
+  return l == nullptr || !handle_live(l) ? nullptr : qobject_cast<T *>(reinterpret_cast<QLayout *>(l));
 }
 
 /* Installs a new layout of type L on `on`. Qt refuses (with a warning) to
@@ -63,7 +137,9 @@ int layout_new(gloop_qt_widget *on, gloop_qt_layout **out) {
   QWidget *w = widget_as<QWidget>(on);
   if (w == nullptr) return GLOOP_EINVAL;
   if (w->layout() != nullptr) return GLOOP_EBUSY;
-  *out = reinterpret_cast<gloop_qt_layout *>(static_cast<QLayout *>(new L(w)));
+  QLayout *layout = new L(w);
+  remember(layout);
+  *out = reinterpret_cast<gloop_qt_layout *>(layout);
   return 0;
 }
 
@@ -158,6 +234,10 @@ void gloop_qt_widget_free(gloop_qt_widget *w) {
       return;
     }
     QWidget *widget = as_widget(w);
+    if (widget == nullptr) {
+      std::fprintf(stderr, "guestloop: gloop_qt_widget_free: the widget was already deleted; ignored\n");
+      return;
+    }
     /* Inside a task the widget is hidden now and deleted from Qt's loop, out
      * of the task, so that its destructor (and everything connected to
      * destroyed()) runs in host context on the main stack. */

@@ -304,3 +304,77 @@ QT_CASE(bad_input) {
   gloop_qt_app_free(qt_app);
   return 0;
 }
+
+/* ---- Handles of widgets Qt has deleted --------------------------------------- */
+
+static void noop_clicked(void *arg) { (void)arg; }
+
+static int deleted_wait_rc = 1;
+static int wait_on_deleted(void *arg) {
+  deleted_wait_rc = gloop_qt_wait_clicked(arg);
+  return 0;
+}
+static void deleted_done(const gloop_outcome *o, void *data) {
+  (void)o;
+  (void)data;
+  gloop_qt_app_quit(qt_app);
+}
+
+/* A label whose window Qt deleted (and with it the label, its layout and a
+ * button) is refused with GLOOP_EDESTROYED by every call that takes it,
+ * rather than dereferenced. */
+QT_CASE(deleted_widgets) {
+  gloop_qt_widget *win, *label, *button, *central, *other;
+  gloop_qt_layout *box;
+  char buf[8];
+  qt_app_make();
+  CHECK_OK(gloop_qt_window_new(&win));
+  central = gloop_qt_window_central(win);
+  CHECK(central != NULL);
+  CHECK_OK(gloop_qt_vbox_new(central, &box));
+  CHECK_OK(gloop_qt_label_new("doomed", &label));
+  CHECK_OK(gloop_qt_button_new("doomed too", &button));
+  CHECK_OK(gloop_qt_vbox_add(box, label, 0));
+  CHECK_OK(gloop_qt_vbox_add(box, button, 0));
+  CHECK_OK(gloop_qt_label_set_text(label, "alive"));
+
+  /* Qt deletes the children with their window. */
+  gloop_qt_widget_free(win);
+  CHECK_ERR(gloop_qt_label_set_text(label, "x"), GLOOP_EDESTROYED);
+  CHECK_ERR(gloop_qt_label_text(label, buf, sizeof buf), GLOOP_EDESTROYED);
+  CHECK_ERR(gloop_qt_label_set_bold(label, 1), GLOOP_EDESTROYED);
+  CHECK_ERR(gloop_qt_label_color(label), GLOOP_EDESTROYED);
+  CHECK_ERR(gloop_qt_widget_set_title(win, "t"), GLOOP_EDESTROYED);
+  CHECK_ERR(gloop_qt_widget_resize(central, 10, 10), GLOOP_EDESTROYED);
+  CHECK_ERR(gloop_qt_widget_show(label), GLOOP_EDESTROYED);
+  CHECK_ERR(gloop_qt_widget_set_name(label, "n"), GLOOP_EDESTROYED);
+  CHECK_ERR(gloop_qt_button_click(button), GLOOP_EDESTROYED);
+  CHECK_ERR(gloop_qt_button_on_clicked(button, noop_clicked, NULL), GLOOP_EDESTROYED);
+  CHECK_ERR(gloop_qt_wait_signal(gloop_qt_widget_object(label), "destroyed()"), GLOOP_ENOTTASK);
+  CHECK(gloop_qt_widget_object(label) == NULL);
+  CHECK(gloop_qt_window_central(win) == NULL);
+  CHECK(gloop_qt_widget_find(win, "n") == NULL);
+  CHECK_OK(gloop_qt_container_new(NULL, &other));
+  CHECK_ERR(gloop_qt_vbox_add(box, other, 0), GLOOP_EDESTROYED);
+  CHECK(gloop_qt_grid_at((gloop_qt_layout *)box, 0, 0) == NULL);
+  CHECK_ERR(gloop_qt_vbox_new(label, &box), GLOOP_EDESTROYED);
+  /* Freeing it again is ignored with a message, not a double delete. */
+  gloop_qt_widget_free(label);
+
+  /* In a task: the wait is refused before it begins. */
+  CHECK_OK(gloop_qt_start(wait_on_deleted, button, deleted_done, NULL, NULL));
+  CHECK_INT(gloop_qt_app_exec(qt_app), ==, 0);
+  CHECK_ERR(deleted_wait_rc, GLOOP_EDESTROYED);
+
+  /* A new widget is usable, even at an address Qt hands out again. */
+  for (int i = 0; i < 8; i++) {
+    gloop_qt_widget *fresh;
+    CHECK_OK(gloop_qt_label_new("fresh", &fresh));
+    CHECK_OK(gloop_qt_label_set_text(fresh, "ok"));
+    gloop_qt_widget_free(fresh);
+    CHECK_ERR(gloop_qt_label_set_text(fresh, "gone"), GLOOP_EDESTROYED);
+  }
+  gloop_qt_widget_free(other);
+  gloop_qt_app_free(qt_app);
+  return 0;
+}

@@ -6,6 +6,15 @@
  *   gloop_qt_widget *  <->  QWidget *
  *   gloop_qt_layout *  <->  QLayout *
  *   gloop_qt_app *     <->  QApplication *
+ *
+ * Lifetime of a handle: it names its object for as long as Qt keeps the
+ * object, however the object dies (gloop_qt_widget_free, its parent's
+ * deletion, Qt itself). Afterwards every function that takes the handle
+ * refuses it: functions returning int give GLOOP_EDESTROYED, those returning
+ * a handle give NULL, and gloop_qt_widget_free ignores it with a message. The
+ * shim remembers the objects it has handed out or been given; a pointer
+ * converted from C++ counts as live the first time the shim sees it.
+ *
  * Strings in and out are UTF-8. Unless stated otherwise every function must be
  * called on the GUI thread (the thread that created the application), from
  * host context or task context. Functions returning int return 0 or a
