@@ -1,4 +1,6 @@
 /* alloc.c - the allocator hook: every loop allocation except stacks goes through here. */
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "internal.h"
@@ -16,8 +18,11 @@ const gloop__alloc gloop__default_alloc = {default_realloc, NULL};
 
 #include "guestloop/testing.h"
 
+/* No object can be larger than PTRDIFF_MAX bytes (pointer differences
+ * inside it would overflow), so such a request fails here, before any
+ * allocator (a user's, or a checking one) sees a size that looks negative. */
 void *gloop__malloc(const gloop__alloc *a, size_t size) {
-  if (gloop__fault(GLOOP_FAULT_MEMORY)) return NULL;
+  if (size > PTRDIFF_MAX || gloop__fault(GLOOP_FAULT_MEMORY)) return NULL;
   return a->fn(a->ud, NULL, size ? size : 1);
 }
 

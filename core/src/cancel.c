@@ -102,6 +102,16 @@ int gloop_scope_open(double deadline, int flags, gloop_scope **out) {
   s->shield = (flags & GLOOP_SCOPE_SHIELD) != 0;
   s->fail = (flags & GLOOP_SCOPE_FAIL) != 0;
   gloop__ns d = gloop__sec_to_ns(deadline);
+  if (d != GLOOP__NS_INF && d <= gloop__run_now(t->run)) {
+    /* As in Trio, a deadline already past cancels the scope as it opens, so
+     * the first checkpoint inside sees it, however the tick is timed. */
+    s->deadline = d;
+    gloop__scope_attach(s, t);
+    s->deadline_fired = 1;
+    gloop__scope_cancel(s);
+    *out = s;
+    return 0;
+  }
   if (d != GLOOP__NS_INF) {
     s->deadline = d;
     int rc = gloop__timer_arm(t->run, &s->timer, d);
@@ -159,6 +169,13 @@ int gloop_scope_set_deadline(gloop_scope *s, double deadline) {
   if (s->cancelled) return 0;
   if (d == GLOOP__NS_INF) {
     gloop__timer_disarm(s->run, &s->timer);
+    return 0;
+  }
+  if (d <= gloop__run_now(s->run)) {
+    /* Already past: cancel now, as opening the scope with it would. */
+    gloop__timer_disarm(s->run, &s->timer);
+    s->deadline_fired = 1;
+    gloop__scope_cancel(s);
     return 0;
   }
   return gloop__timer_arm(s->run, &s->timer, d);

@@ -141,3 +141,11 @@ GLOOP_TEST(edge_thread_idle_timeout_standalone)
 GLOOP_TEST(edge_thread_idle_timeout_guest)
 GLOOP_TEST(edge_worker_jobs_run_in_parallel)
 GLOOP_TEST(edge_semaphore_at_uint_max)
+
+/* test_edge_values.c */
+GLOOP_TEST(edge_values_sleep)
+GLOOP_TEST(edge_values_scopes)
+GLOOP_TEST(edge_values_timer)
+GLOOP_TEST(edge_values_mock_clock)
+GLOOP_TEST(edge_values_run_options)
+GLOOP_TEST(edge_values_counts)

@@ -136,6 +136,17 @@ MISUSE(set_autojump_nan, "gloop_mock_clock_set_autojump", "threshold is NaN", EI
 MISUSE(mock_clock_new_out_of_range, "gloop_mock_clock_new", "start is ±inf or not strictly inside ±GLOOP_CLOCK_MAX (e.g. 1e300)", EINVAL, "")
 MISUSE(mock_clock_jump_past_range, "gloop_mock_clock_jump", "the jump would take the clock to GLOOP_CLOCK_MAX or beyond", EINVAL, "the clock is unchanged; a mock clock never runs backwards")
 
+MISUSE_SECTION("Values at the edges (all accepted and working; core.edge_values_* sweep every parameter)")
+MISUSE(sleep_until_neg_inf, "gloop_sleep_until", "deadline is -inf", OK, "a checkpoint, like any past deadline")
+MISUSE(scope_open_neg_inf, "gloop_scope_open", "deadline is -inf", OK, "the scope is cancelled from the start")
+MISUSE(move_on_after_inf, "gloop_move_on_after", "seconds is +inf (or anything past GLOOP_CLOCK_MAX)", OK, "a scope without deadline")
+MISUSE(timer_start_inf, "gloop_timer_start", "delay is +inf", OK, "armed, never fires")
+MISUSE(sleep_denormal, "gloop_sleep", "seconds is the smallest denormal", OK, "rounds to 0 ns: a checkpoint")
+MISUSE(mock_clock_new_below_zero, "gloop_mock_clock_new", "start is -1e9", OK, "sleeps and timers on it fire on time")
+MISUSE(run_tick_budget_inf, "gloop_run", "gloop_options.tick_budget is +inf", OK, "a tick runs until no task is ready")
+MISUSE(run_idle_timeout_inf, "gloop_run", "gloop_options.thread_idle_timeout is +inf", OK, "idle workers stay until the run ends")
+MISUSE(channel_new_past_ptrdiff, "gloop_channel_new", "capacity x elem_size above PTRDIFF_MAX", ENOMEM, "refused before any allocator is asked")
+
 MISUSE_SECTION("Bad flags, sizes and file descriptors")
 MISUSE(scope_open_bad_flags, "gloop_scope_open", "flags has an unknown bit", EINVAL, "")
 MISUSE(to_thread_bad_flags, "gloop_to_thread", "flags has an unknown bit", EINVAL, "")

@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -717,6 +719,65 @@ static int row_mock_clock_new_negative_threshold(void) {
   gloop_clock_free(c);
   return rc;
 }
+static int t_sleep_until_neg_inf(void) { return gloop_sleep_until(-INFINITY); }
+static int row_sleep_until_neg_inf(void) { return in_task(t_sleep_until_neg_inf); }
+static int t_scope_open_neg_inf(void) {
+  gloop_scope *s;
+  int rc = gloop_scope_open(-INFINITY, 0, &s);
+  if (rc) return rc;
+  REL_CHECK(gloop_checkpoint() == GLOOP_ECANCELED, "a -inf scope did not cancel at once");
+  return gloop_scope_close(s);
+}
+static int row_scope_open_neg_inf(void) { return in_task(t_scope_open_neg_inf); }
+static int t_move_on_after_inf(void) {
+  gloop_scope *s;
+  int rc = gloop_move_on_after(INFINITY, &s);
+  if (rc) return rc;
+  REL_CHECK(isinf(gloop_scope_deadline(s)), "the deadline is not +inf");
+  return gloop_scope_close(s);
+}
+static int row_move_on_after_inf(void) { return in_task(t_move_on_after_inf); }
+static int t_timer_start_inf(void) {
+  int rc = gloop_timer_start(fx.timer, INFINITY, noop_cb, NULL);
+  REL_CHECK(rc != 0 || gloop_timer_active(fx.timer), "the timer is not armed");
+  gloop_timer_stop(fx.timer);
+  return rc;
+}
+static int row_timer_start_inf(void) { return in_task(t_timer_start_inf); }
+static int t_sleep_denormal(void) { return gloop_sleep(4.9e-324); }
+static int row_sleep_denormal(void) { return in_task(t_sleep_denormal); }
+static int row_mock_clock_new_below_zero(void) {
+  gloop_clock *c = NULL;
+  int rc = gloop_mock_clock_new(-1e9, 0.0, &c);
+  REL_CHECK(rc != 0 || gloop_clock_now(c) == -1e9, "the clock does not read its start");
+  gloop_clock_free(c);
+  return rc;
+}
+static int row_run_tick_budget_inf(void) {
+  gloop_options o;
+  gloop_options_init(&o);
+  o.tick_budget = INFINITY;
+  return gloop_run(noop_main, NULL, &o, NULL, NULL);
+}
+static void *row_identity(void *a) { return a; }
+static int idle_inf_main(void *a) {
+  (void)a;
+  return gloop_to_thread(row_identity, NULL, 0, NULL);
+}
+static int row_run_idle_timeout_inf(void) {
+  gloop_options o;
+  gloop_options_init(&o);
+  o.thread_idle_timeout = INFINITY;
+  return gloop_run(idle_inf_main, NULL, &o, NULL, NULL);
+}
+static int t_channel_new_past_ptrdiff(void) {
+  gloop_channel *ch = NULL;
+  int rc = gloop_channel_new((size_t)PTRDIFF_MAX / 2 + 1, 2, &ch);
+  REL_CHECK(ch == NULL, "a refused channel was handed out");
+  return rc;
+}
+static int row_channel_new_past_ptrdiff(void) { return in_task(t_channel_new_past_ptrdiff); }
+
 static int row_mock_clock_new_out_of_range(void) {
   gloop_clock *c = NULL;
   int rc = gloop_mock_clock_new(1e300, 0.0, &c);

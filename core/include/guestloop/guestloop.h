@@ -330,8 +330,9 @@ enum {
 };
 
 /** Opens a cancel scope in the current task with an absolute deadline
- * (INFINITY = none) and GLOOP_SCOPE_* flags. Scopes nest and close in reverse
- * order. Errors: GLOOP_ENOTTASK, GLOOP_EINVAL (NaN deadline, bad flags, NULL
+ * (INFINITY = none) and GLOOP_SCOPE_* flags; a deadline at or before now
+ * (-INFINITY included) cancels the scope as it opens, as in Trio. Scopes nest
+ * and close in reverse order. Errors: GLOOP_ENOTTASK, GLOOP_EINVAL (NaN deadline, bad flags, NULL
  * out), GLOOP_ENOMEM. Context: task. */
 GLOOP_API int gloop_scope_open(double deadline, int flags, gloop_scope **out);
 /** Trio's move_on_after / fail_after: a scope with deadline now + seconds. */
@@ -344,7 +345,8 @@ GLOOP_API int gloop_scope_close(gloop_scope *scope);
 /** Cancels the scope: blocked calls inside return GLOOP_ECANCELED now, later
  * ones at once, until the scope closes. Context: task or host. */
 GLOOP_API int gloop_scope_cancel(gloop_scope *scope);
-/** Moves the deadline (earlier or later; INFINITY = none). Context: task or host. */
+/** Moves the deadline (earlier or later; INFINITY = none; at or before now:
+ * cancels at once). Context: task or host. */
 GLOOP_API int gloop_scope_set_deadline(gloop_scope *scope, double deadline);
 GLOOP_API double gloop_scope_deadline(const gloop_scope *scope);
 /** Turns the shield on or off. Context: task or host. */
