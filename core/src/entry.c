@@ -13,6 +13,7 @@ typedef struct call_wait {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int done;
+  int status; /* 0, or GLOOP_EABANDONED: the run was abandoned first */
   void *result;
 } call_wait;
 
@@ -107,9 +108,10 @@ static int push_into(gloop__entryq *q, const entry *proto, entry *node) {
 
 static int push(gloop__entryq *q, const entry *proto) { return push_into(q, proto, NULL); }
 
-static void finish_call(call_wait *c, void *result) {
+static void finish_call(call_wait *c, void *result, int status) {
   pthread_mutex_lock(&c->mu);
   c->result = result;
+  c->status = status;
   c->done = 1;
   pthread_cond_signal(&c->cv);
   pthread_mutex_unlock(&c->mu);
@@ -129,7 +131,7 @@ static void run_entry(gloop__run *run, entry *e, int live) {
       }
       break;
     case ENTRY_CALL:
-      finish_call(e->call, e->fn.work(e->arg));
+      finish_call(e->call, e->fn.work(e->arg), 0);
       break;
     case ENTRY_COMPLETE:
       if (live)
@@ -159,7 +161,17 @@ void gloop__entryq_drain(gloop__run *run) {
   }
 }
 
-void gloop__entryq_close(gloop__run *run, int run_them) {
+void gloop__entryq_close_drain(gloop__run *run) {
+  gloop__entryq *q = run->eq;
+  pthread_mutex_lock(&q->mu);
+  q->closed = 1;
+  pthread_mutex_unlock(&q->mu);
+  /* Nothing can be added any more; what was accepted runs as in any tick. */
+  atomic_store(&q->pending, 1);
+  gloop__entryq_drain(run);
+}
+
+void gloop__entryq_close(gloop__run *run) {
   gloop__entryq *q = run->eq;
   if (q == NULL) return;
   gloop__queue batch;
@@ -171,14 +183,15 @@ void gloop__entryq_close(gloop__run *run, int run_them) {
   gloop__queue *n;
   while ((n = gloop__queue_pop(&batch)) != NULL) {
     entry *e = gloop__container_of(n, entry, node);
-    /* At the end of a run posts still run (in host context, where calls
-     * into the finished run get GLOOP_ENORUN) and waiting callers get their
-     * result. An abandon drops them, but never leaves a caller hanging:
-     * it gets NULL. */
-    if (run_them || e->kind == ENTRY_COMPLETE)
+    /* Only an abandoned run gets here with entries left (a finished run
+     * drained them while live). Posts still run, in host context with no
+     * run live, so that accepted work is never lost silently; a waiting
+     * caller learns that the run was abandoned; a start has no run to
+     * start in and nobody to tell, and is dropped (documented). */
+    if (e->kind == ENTRY_CALL)
+      finish_call(e->call, NULL, GLOOP_EABANDONED);
+    else if (e->kind != ENTRY_START)
       run_entry(run, e, 0);
-    else if (e->kind == ENTRY_CALL)
-      finish_call(e->call, NULL);
     free(e);
   }
   run->eq = NULL;
@@ -249,6 +262,7 @@ int gloop_token_call(gloop_token *t, gloop_work_fn fn, void *arg, void **result)
   pthread_mutex_init(&c.mu, NULL);
   pthread_cond_init(&c.cv, NULL);
   c.done = 0;
+  c.status = 0;
   c.result = NULL;
   entry proto = {.kind = ENTRY_CALL, .fn.work = fn, .arg = arg, .call = &c};
   int rc = push(t->q, &proto);
@@ -256,6 +270,7 @@ int gloop_token_call(gloop_token *t, gloop_work_fn fn, void *arg, void **result)
     pthread_mutex_lock(&c.mu);
     while (!c.done) pthread_cond_wait(&c.cv, &c.mu);
     pthread_mutex_unlock(&c.mu);
+    rc = c.status;
     if (result) *result = c.result;
   }
   pthread_cond_destroy(&c.cv);
@@ -263,7 +278,11 @@ int gloop_token_call(gloop_token *t, gloop_work_fn fn, void *arg, void **result)
   return rc;
 }
 
+/* Starts an accepted system task. After the main task has exited the system
+ * nursery is cancelled, so the task sees GLOOP_ECANCELED at its first
+ * checkpoint, but it does run: an accepted start is never dropped while the
+ * run is live. */
 int gloop__start_system_task(gloop__run *run, gloop_task_fn fn, void *arg, const char *name) {
-  if (run->finished || run->main_task->state == GLOOP__TASK_DONE) return GLOOP_ENORUN;
+  if (run->finished) return GLOOP_ENORUN;
   return gloop_nursery_start(&run->sys, fn, arg, name, NULL);
 }

@@ -301,9 +301,16 @@ gloop__entryq *gloop__entryq_new(int wakefd);
 void gloop__entryq_unref(gloop__entryq *q);
 /* Host thread: runs every pending entry (in host context). */
 void gloop__entryq_drain(struct gloop__run *run);
-/* Host thread, at the end of the run: refuses new entries; runs (run_them)
- * or drops the pending ones. */
-void gloop__entryq_close(struct gloop__run *run, int run_them);
+/* Host thread, inside the tick in which the last task exited: from now on
+ * every post, start and call is refused with GLOOP_ENORUN; the entries
+ * accepted before run now, in the still live run (a start starts its system
+ * task, which the run then waits for). */
+void gloop__entryq_close_drain(struct gloop__run *run);
+/* Host thread, when the run is freed: releases the queue. After
+ * gloop__entryq_close_drain() nothing is left in it; after an abandon,
+ * pending posts run in host context with no run live, pending calls return
+ * GLOOP_EABANDONED to their callers, and pending starts are dropped. */
+void gloop__entryq_close(struct gloop__run *run);
 /* A job's completion entry is allocated when the job is submitted, where a
  * failure can still be reported, so that completing can never fail for lack
  * of memory. Worker side: queue the finished job for the host; nonzero if the

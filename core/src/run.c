@@ -47,8 +47,10 @@ static int slot_acquire(uint32_t *token) {
   return GLOOP_ENOMEM;
 }
 
+/* Idempotent: a slot already taken again by a newer run keeps its token. */
 static void slot_release(uint32_t token) {
-  atomic_store(&slot_token[token & (SLOT_COUNT - 1)], 0);
+  uint32_t expected = token;
+  atomic_compare_exchange_strong(&slot_token[token & (SLOT_COUNT - 1)], &expected, 0);
 }
 
 
@@ -241,6 +243,12 @@ static enum tick_result tick(gloop__run *run, int woken) {
       }
     }
   }
+  /* The end sequence, step 1: the last task has exited. Step 2: the entry
+   * queue closes and what it accepted runs, still inside this tick of the
+   * live run; a start among it makes the run go on until that task exits,
+   * and this point is reached again with nothing left to drain. Step 3 (the
+   * done callback) and step 4 (teardown) are in finish(). */
+  if (run->ntasks == 0) gloop__entryq_close_drain(run);
   run->in_tick = 0;
   if (run->ntasks == 0) return TICK_DONE;
   if (!gloop__queue_empty(&run->runq)) return TICK_BUSY;
@@ -322,7 +330,7 @@ static void destroy_run(gloop__run *run) {
     gloop_task *t = gloop__container_of(q, gloop_task, all_node);
     if (t->state == GLOOP__TASK_BLOCKED && t->unwait) t->unwait(t);
   }
-  gloop__entryq_close(run, 0);
+  gloop__entryq_close(run);
   gloop__pool_close(run->tpool);
   run->tpool = NULL;
   while ((q = gloop__queue_pop(&run->all_tasks)) != NULL) {
@@ -483,8 +491,6 @@ static void hand_to_helper(gloop__run *run) {
 /* Ends the run and returns its final status (also given to done_cb). */
 static int finish(gloop__run *run) {
   run->finished = 1;
-  /* Posts accepted before the end still run, in host context. */
-  gloop__entryq_close(run, 1);
   if (run->interrupted && run->status == GLOOP_ECANCELED)
     snprintf(run->message, sizeof run->message, "%s", "cancelled by SIGINT (Ctrl-C)");
   /* A failing system task is the outcome when the main task succeeded, or
@@ -568,6 +574,11 @@ int gloop_abandon_run(void) {
   gloop__run *run = tls_run;
   if (run == NULL) return GLOOP_ENORUN;
   if (run->in_tick || run->current) return GLOOP_EBUSY;
+  /* The run stops being live before anything of it is torn down: posts that
+   * the teardown still runs, and any code they call, find no run here. */
+  run->finished = 1;
+  tls_run = NULL;
+  slot_release(run->token);
   destroy_run(run);
   return 0;
 }

@@ -149,3 +149,11 @@ GLOOP_TEST(edge_values_timer)
 GLOOP_TEST(edge_values_mock_clock)
 GLOOP_TEST(edge_values_run_options)
 GLOOP_TEST(edge_values_counts)
+
+/* test_boundaries.c */
+GLOOP_TEST(boundary_end_sequence_standalone)
+GLOOP_TEST(boundary_end_sequence_guest)
+GLOOP_TEST(boundary_start_at_end_standalone)
+GLOOP_TEST(boundary_start_at_end_guest)
+GLOOP_TEST(boundary_starts_racing_the_end)
+GLOOP_TEST(boundary_abandon_with_work_queued)

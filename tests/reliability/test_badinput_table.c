@@ -552,6 +552,25 @@ static int t_abandon_in_tick(void) {
 }
 static int row_abandon_in_tick(void) { return in_task(t_abandon_in_tick); }
 
+/* A post accepted just before the last task exits runs as the run ends. */
+static int end_post_abandon_rc = ROW_MISMATCH;
+static void abandon_from_end_post(void *a) {
+  (void)a;
+  end_post_abandon_rc = gloop_abandon_run();
+}
+static int end_post_main(void *a) {
+  gloop_token *tok;
+  (void)a;
+  REL_CHECK_OK(gloop_token_new(&tok));
+  REL_CHECK_OK(gloop_token_post(tok, abandon_from_end_post, NULL));
+  gloop_token_free(tok);
+  return 0;
+}
+static int row_abandon_in_end_post(void) {
+  REL_CHECK_OK(gloop_run(end_post_main, NULL, NULL, NULL, NULL));
+  return end_post_abandon_rc;
+}
+
 /* ---- Closed channels ------------------------------------------------------------------------ */
 
 static int t_send_closed(void) {

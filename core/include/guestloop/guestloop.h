@@ -187,10 +187,14 @@ GLOOP_API int gloop_run(gloop_task_fn entry, void *arg, const gloop_options *opt
 /** Abandons the live run on this thread at once, as a host that goes away
  * early must: tasks do not resume, their cleanup code does not run, all their
  * stacks and loop memory are freed, the helper thread is joined, done_cb is
- * not called, and ticks already posted become no-ops. Objects (events,
- * channels, ...) created by the user stay valid to free; other calls on them
- * return GLOOP_ENORUN. Errors: GLOOP_ENORUN (no live run on this thread),
- * GLOOP_EBUSY (called from inside a task or a tick). Context: host thread. */
+ * not called, and ticks already posted become no-ops. Work accepted through
+ * tokens and not yet run: posts run now, in host context with no run live;
+ * a thread waiting in gloop_token_call() returns GLOOP_EABANDONED; system
+ * task starts are dropped (there is no run to start them in). Objects
+ * (events, channels, ...) created by the user stay valid to free; other
+ * calls on them return GLOOP_ENORUN. Errors: GLOOP_ENORUN (no live run on
+ * this thread), GLOOP_EBUSY (called from inside a task or a tick, including a
+ * post that runs as the run ends). Context: host thread. */
 GLOOP_API int gloop_abandon_run(void);
 
 /** Cancels the main task's outermost cancel scope, so the main task and every
@@ -498,22 +502,29 @@ GLOOP_API int gloop_token_new(gloop_token **out);
 GLOOP_API void gloop_token_free(gloop_token *token);
 /** Schedules fn(data) to run on the host thread, between batches, in host
  * context. Posts are never lost: once this returns 0, fn runs exactly once,
- * before the run's done callback at the latest. Posts from one thread run
- * in the order they were made; a burst wakes an idle run once. Errors:
+ * in the live run, before its done callback (or, if the host abandons the
+ * run first, during gloop_abandon_run()). Posts from one thread run in the
+ * order they were made; a burst wakes an idle run once. The run's end: once
+ * its last task has exited, the token closes (later posts, starts and calls
+ * get GLOOP_ENORUN) and what it accepted runs, still in the live run. Errors:
  * GLOOP_EINVAL, GLOOP_ENORUN (the run has ended: fn is not called),
  * GLOOP_ENOMEM. Any thread. */
 GLOOP_API int gloop_token_post(gloop_token *token, gloop_callback_fn fn, void *data);
 /** Starts fn(arg) as a system task of the run, from any thread: system tasks
  * live beside the main task, are cancelled when the main task ends, and a
  * failing one cancels the main task and becomes the run's outcome (if the
- * main task succeeded). Errors: as gloop_token_post. Any thread. */
+ * main task succeeded). Once this returns 0 the task runs, even if the main
+ * task has ended meanwhile (it then sees GLOOP_ECANCELED at its first
+ * checkpoint, and the run waits for it); only an abandon drops it. Errors:
+ * as gloop_token_post. Any thread. */
 GLOOP_API int gloop_token_start(gloop_token *token, gloop_task_fn fn, void *arg,
                                 const char *name);
 /** Runs fn(arg) on the host thread (as gloop_token_post) and waits for it to
  * return; *result (if not NULL) receives its value. Trio's
  * from_thread.run_sync. Errors: GLOOP_ENORUN, GLOOP_ENOMEM, GLOOP_EBUSY
- * (called on the run's own host thread, where it would deadlock). Any
- * thread other than the host thread. */
+ * (called on the run's own host thread, where it would deadlock),
+ * GLOOP_EABANDONED (the host abandoned the run before fn ran; fn does not
+ * run and *result is set to NULL). Any thread other than the host thread. */
 GLOOP_API int gloop_token_call(gloop_token *token, gloop_work_fn fn, void *arg, void **result);
 
 enum {

@@ -1,0 +1,321 @@
+/* test_boundaries.c - the edges of a run's life: work accepted just before the end, calls made during the end and from the done callback, and abandon with work in flight. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host_toy.h"
+#include "test.h"
+
+#define BOTH_MODES(name, scenario)                                              \
+  TEST_CASE(name##_standalone) { return scenario(0); }                          \
+  TEST_CASE(name##_guest) { return scenario(1); }
+
+/* done_cb calls of the current scenario. */
+static int end_done_calls;
+
+static int run_in(int guest, gloop_task_fn entry, void *arg, gloop_done_fn done, void *data) {
+  if (!guest) return gloop_run(entry, arg, NULL, done, data);
+  host_toy_init();
+  ASSERT_OK(gloop_start_guest_run(entry, arg, host_toy_post_threadsafe, done, data));
+  /* The toy's own done callback is not used here, so wait for ours. */
+  while (end_done_calls == 0) host_toy_run_for(0.001);
+  host_toy_drain();
+  host_toy_fini();
+  return 0;
+}
+
+/* ---- The end sequence, walked -------------------------------------------------------
+ *
+ * The main task posts a callback through a token and returns at once: the
+ * post is accepted while the run is live and runs after the last task has
+ * exited, when the queue has closed. It must still find the run live (its
+ * objects work, gloop_in_run() says 1) and may not tear it down
+ * (gloop_abandon_run() is GLOOP_EBUSY; it used to free the run under the end
+ * of the run's own tick). In the done callback the run is gone: every call
+ * gets GLOOP_ENORUN. */
+
+static struct {
+  gloop_token *token;
+  gloop_event *ev;
+  gloop_timer *timer;
+  int post_ran;
+  int post_in_run, post_event_set, post_timer_stop, post_abandon, post_token_post;
+  int done_in_run, done_event_set, done_timer_stop, done_abandon, done_token_post,
+      done_token_start, done_status;
+} end;
+
+static void never(void *arg) {
+  (void)arg;
+  TEST_FAIL("a callback refused at the end ran");
+}
+static int never_task(void *arg) {
+  (void)arg;
+  TEST_FAIL("a start refused at the end ran");
+}
+
+static void end_post(void *arg) {
+  (void)arg;
+  end.post_ran++;
+  end.post_in_run = gloop_in_run();
+  end.post_event_set = gloop_event_set(end.ev);
+  end.post_timer_stop = gloop_timer_stop(end.timer);
+  end.post_abandon = gloop_abandon_run();
+  /* The queue has closed: this post is refused and never runs. */
+  end.post_token_post = gloop_token_post(end.token, never, NULL);
+}
+
+static void fired(void *arg) { (void)arg; }
+
+static int end_main(void *arg) {
+  (void)arg;
+  ASSERT_OK(gloop_token_new(&end.token));
+  ASSERT_OK(gloop_event_new(&end.ev));
+  ASSERT_OK(gloop_timer_new(&end.timer));
+  ASSERT_OK(gloop_timer_start(end.timer, 100.0, fired, NULL));
+  ASSERT_OK(gloop_token_post(end.token, end_post, NULL));
+  return 0;
+}
+
+static void end_done(const gloop_outcome *o, void *data) {
+  (void)data;
+  end_done_calls++;
+  end.done_status = o->status;
+  end.done_in_run = gloop_in_run();
+  end.done_event_set = gloop_event_set(end.ev);
+  end.done_timer_stop = gloop_timer_stop(end.timer);
+  end.done_abandon = gloop_abandon_run();
+  end.done_token_post = gloop_token_post(end.token, never, NULL);
+  end.done_token_start = gloop_token_start(end.token, never_task, NULL, "late");
+}
+
+static int scenario_end_sequence(int guest) {
+  memset(&end, 0, sizeof end);
+  end_done_calls = 0;
+  run_in(guest, end_main, NULL, end_done, NULL);
+  ASSERT_EQ_INT(end_done_calls, 1);
+  ASSERT_OK(end.done_status);
+  /* Step 2: the queue has closed, the accepted post runs in the live run. */
+  ASSERT_EQ_INT(end.post_ran, 1);
+  ASSERT_EQ_INT(end.post_in_run, 1);
+  ASSERT_OK(end.post_event_set);
+  ASSERT_OK(end.post_timer_stop);
+  ASSERT_ERR(end.post_abandon, GLOOP_EBUSY);
+  ASSERT_ERR(end.post_token_post, GLOOP_ENORUN);
+  /* Step 3: the done callback; the run is gone. */
+  ASSERT_EQ_INT(end.done_in_run, 0);
+  ASSERT_ERR(end.done_event_set, GLOOP_ENORUN);
+  /* A timer of an ended run stops quietly (it cannot fire any more). */
+  ASSERT_OK(end.done_timer_stop);
+  ASSERT_ERR(end.done_abandon, GLOOP_ENORUN);
+  ASSERT_ERR(end.done_token_post, GLOOP_ENORUN);
+  ASSERT_ERR(end.done_token_start, GLOOP_ENORUN);
+  /* Step 4, after teardown: objects stay valid to free, and free cleanly. */
+  ASSERT_EQ_INT(gloop_in_run(), 0);
+  ASSERT_ERR(gloop_event_set(end.ev), GLOOP_ENORUN);
+  gloop_timer_free(end.timer);
+  gloop_event_free(end.ev);
+  gloop_token_free(end.token);
+  return 0;
+}
+
+BOTH_MODES(boundary_end_sequence, scenario_end_sequence)
+
+/* ---- An accepted start always runs ---------------------------------------------------- */
+
+/* The main task starts a system task through a token and returns in the same
+ * tick: the start is accepted while the run is live, so the task must run
+ * (it sees the cancellation of the system nursery at its first checkpoint). */
+static struct {
+  gloop_token *token;
+  int started, ran, saw_cancel;
+} st;
+
+static int sys_task(void *arg) {
+  (void)arg;
+  st.ran++;
+  if (gloop_checkpoint() == GLOOP_ECANCELED) st.saw_cancel++;
+  return 0;
+}
+
+static int st_main(void *arg) {
+  (void)arg;
+  ASSERT_OK(gloop_token_new(&st.token));
+  for (int i = 0; i < 3; i++)
+    if (gloop_token_start(st.token, sys_task, NULL, "late-system") == 0) st.started++;
+  return 0;
+}
+
+static void st_done(const gloop_outcome *o, void *data) {
+  (void)data;
+  end_done_calls++;
+  ASSERT_OK(o->status);
+}
+
+static int scenario_start_at_end(int guest) {
+  memset(&st, 0, sizeof st);
+  end_done_calls = 0;
+  run_in(guest, st_main, NULL, st_done, NULL);
+  ASSERT_EQ_INT(st.started, 3);
+  ASSERT_EQ_INT(st.ran, 3);
+  ASSERT_EQ_INT(st.saw_cancel, 3);
+  gloop_token_free(st.token);
+  return 0;
+}
+
+BOTH_MODES(boundary_start_at_end, scenario_start_at_end)
+
+/* Another thread starts system tasks as fast as it can while the main task
+ * ends: every start that returned 0 ran exactly once. */
+static struct {
+  gloop_token *token;
+  atomic_int accepted, ran;
+  atomic_int stop;
+  int max;
+} race;
+
+static int race_task(void *arg) {
+  (void)arg;
+  atomic_fetch_add(&race.ran, 1);
+  return 0;
+}
+
+static void *race_starter(void *arg) {
+  (void)arg;
+  /* Paced and bounded, so that the tasks alive at once stay far below the
+   * process's mapping limit (every task has a guarded stack) and
+   * ThreadSanitizer's limit on fibers. */
+  while (!atomic_load(&race.stop) && atomic_load(&race.accepted) < race.max) {
+    usleep(20);
+    int rc = gloop_token_start(race.token, race_task, NULL, "race");
+    if (rc == 0) atomic_fetch_add(&race.accepted, 1);
+    else if (rc == GLOOP_ENORUN) break;
+    else TEST_FAIL("gloop_token_start: %s", gloop_err_name(rc));
+  }
+  return NULL;
+}
+
+static char race_msg[256];
+static void race_done(const gloop_outcome *o, void *data) {
+  (void)data;
+  snprintf(race_msg, sizeof race_msg, "%s: %s", gloop_err_name(o->status), o->message);
+}
+
+static int race_main(void *arg) {
+  pthread_t *th = arg;
+  ASSERT_OK(gloop_token_new(&race.token));
+  ASSERT_EQ_INT(pthread_create(th, NULL, race_starter, NULL), 0);
+  /* Let the starts pour in for a moment, then end. */
+  for (int i = 0; i < 50; i++) {
+    int rc = gloop_sleep(0.0002);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+TEST_CASE(boundary_starts_racing_the_end) {
+  int rounds = test_count(20, 5);
+  int max_starts = test_count(2000, 300);
+  for (int r = 0; r < rounds; r++) {
+    pthread_t th;
+    memset(&race, 0, sizeof race);
+    race.max = max_starts;
+    int rc = gloop_run(race_main, &th, NULL, race_done, NULL);
+    if (rc) TEST_FAIL("round %d: the run ended with %s", r, race_msg);
+    atomic_store(&race.stop, 1);
+    ASSERT_EQ_INT(pthread_join(th, NULL), 0);
+    if (atomic_load(&race.accepted) != atomic_load(&race.ran))
+      TEST_FAIL("round %d: %d starts accepted, %d ran", r, atomic_load(&race.accepted),
+                atomic_load(&race.ran));
+    gloop_token_free(race.token);
+  }
+  return 0;
+}
+
+/* ---- Abandon with work in flight ------------------------------------------------------ */
+
+enum { AB_POSTS = 5 };
+
+static struct {
+  gloop_token *token;
+  atomic_int posts_ran, calls_ran, about_to_call;
+  int post_rcs_ok;
+  int call_rc;
+  void *call_result;
+  int in_run_in_post;
+} ab;
+
+static void ab_post(void *arg) {
+  (void)arg;
+  atomic_fetch_add(&ab.posts_ran, 1);
+  ab.in_run_in_post = gloop_in_run();
+}
+static void *ab_work(void *arg) {
+  atomic_fetch_add(&ab.calls_ran, 1);
+  return arg;
+}
+
+static void *ab_thread(void *arg) {
+  (void)arg;
+  int ok = 1;
+  for (int i = 0; i < AB_POSTS; i++) ok &= gloop_token_post(ab.token, ab_post, NULL) == 0;
+  ab.post_rcs_ok = ok;
+  atomic_store(&ab.about_to_call, 1);
+  ab.call_rc = gloop_token_call(ab.token, ab_work, (void *)1, &ab.call_result);
+  return NULL;
+}
+
+static int ab_main(void *arg) {
+  (void)arg;
+  ASSERT_OK(gloop_token_new(&ab.token));
+  return gloop_sleep_forever();
+}
+
+static int ab_waiting(void *arg) {
+  (void)arg;
+  return ab.token != NULL;
+}
+
+static void ab_done(const gloop_outcome *o, void *data) {
+  (void)o;
+  (void)data;
+  TEST_FAIL("done_cb of an abandoned run was called");
+}
+
+TEST_CASE(boundary_abandon_with_work_queued) {
+  pthread_t th;
+  memset(&ab, 0, sizeof ab);
+  ab.call_rc = 12345;
+  host_toy_init();
+  ASSERT_OK(gloop_start_guest_run(ab_main, NULL, host_toy_post_threadsafe, ab_done, NULL));
+  host_toy_run_until(ab_waiting, NULL, 5.0);
+  host_toy_run_for(0.010);
+  /* The host runs nothing more: the posts and the call wait in the queue. */
+  unsigned long before = host_toy_get_stats().threadsafe_posts;
+  ASSERT_EQ_INT(pthread_create(&th, NULL, ab_thread, NULL), 0);
+  double limit = test_real_now() + test_limit(5.0);
+  while (!atomic_load(&ab.about_to_call) && test_real_now() < limit) test_real_sleep(0.001);
+  while (host_toy_get_stats().threadsafe_posts == before && test_real_now() < limit)
+    test_real_sleep(0.001);
+  /* The call's entry is pushed right after the flag; give it a moment. */
+  test_real_sleep(0.050);
+  ASSERT_OK(gloop_abandon_run());
+  ASSERT_EQ_INT(pthread_join(th, NULL), 0);
+  host_toy_drain(); /* the stale tick of the abandoned run does nothing */
+  host_toy_fini();
+
+  ASSERT_EQ_INT(ab.post_rcs_ok, 1);
+  /* Accepted posts ran, once each, with no run live any more. */
+  ASSERT_EQ_INT(atomic_load(&ab.posts_ran), AB_POSTS);
+  ASSERT_EQ_INT(ab.in_run_in_post, 0);
+  /* The waiting caller learns that the run was abandoned. */
+  ASSERT_ERR(ab.call_rc, GLOOP_EABANDONED);
+  ASSERT_EQ_INT(atomic_load(&ab.calls_ran), 0);
+  ASSERT_NULL(ab.call_result);
+  /* Later calls are refused. */
+  ASSERT_ERR(gloop_token_post(ab.token, ab_post, NULL), GLOOP_ENORUN);
+  gloop_token_free(ab.token);
+  return 0;
+}
