@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -150,6 +151,20 @@ void gloop__run_poke(gloop__run *run) {
   wake_fd(run);
 }
 
+/* epoll_pwait2 through the C library's wrapper, or by number where the C
+ * library has none; ENOSYS where neither the library nor the headers know it. */
+static int pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts) {
+#if defined(GLOOP_HAVE_EPOLL_PWAIT2)
+  return epoll_pwait2(epfd, ev, max, ts, NULL);
+#elif defined(SYS_epoll_pwait2)
+  return (int)syscall(SYS_epoll_pwait2, epfd, ev, max, ts, NULL, 0);
+#else
+  (void)epfd, (void)ev, (void)max, (void)ts;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
 /* Blocks in epoll for at most `timeout` ns (-1 = forever) and reports
  * whether the wake-up fd fired. Used by the helper thread in guest mode and
  * by the calling thread in a standalone run. */
@@ -169,7 +184,7 @@ static int wait_events(gloop__run *run, gloop__ns timeout) {
   int n = -1;
   errno = ENOSYS;
   if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed))
-    n = epoll_pwait2(run->epfd, ev, GLOOP__MAX_EVENTS, tsp, NULL);
+    n = pwait2(run->epfd, ev, GLOOP__MAX_EVENTS, tsp);
   if (n < 0 && errno == ENOSYS) {
     atomic_store_explicit(&no_pwait2, 1, memory_order_relaxed);
     int ms = timeout < 0 ? -1 : (int)((timeout + 999999) / 1000000);

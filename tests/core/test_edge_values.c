@@ -105,8 +105,7 @@ TEST_CASE(edge_values_sleep) {
 /* A scope with the given deadline (or duration) around a wait forever: the
  * scope's own deadline ends it, or the outer scope does. The result is 0
  * when the inner scope caught the cancellation. */
-static int wait_in(gloop_scope *s, int rc) {
-  if (rc) return rc;
+static int wait_in(gloop_scope *s) {
   int w = gloop_sleep_forever();
   int caught = gloop_scope_cancelled_caught(s);
   int close_rc = gloop_scope_close(s);
@@ -115,11 +114,13 @@ static int wait_in(gloop_scope *s, int rc) {
 }
 static int apply_scope_open(double v) {
   gloop_scope *s = NULL;
-  return wait_in(s, gloop_scope_open(v, 0, &s));
+  int rc = gloop_scope_open(v, 0, &s);
+  return rc ? rc : wait_in(s);
 }
 static int apply_move_on_after(double v) {
   gloop_scope *s = NULL;
-  return wait_in(s, gloop_move_on_after(v, &s));
+  int rc = gloop_move_on_after(v, &s);
+  return rc ? rc : wait_in(s);
 }
 static int apply_fail_after(double v) {
   gloop_scope *s = NULL;
@@ -137,7 +138,7 @@ static int apply_set_deadline(double v) {
     gloop_scope_close(s);
     return rc;
   }
-  return wait_in(s, 0);
+  return wait_in(s);
 }
 
 TEST_CASE(edge_values_scopes) {

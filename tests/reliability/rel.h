@@ -130,6 +130,9 @@ double rel_real_now(void);
  * and a plain-build limit of `seconds` scaled by it. rel_watchdog(),
  * rel_host_run_until_done() and the subprocess waits apply it themselves. */
 double rel_time_scale(void);
+/* Whether the test runs under user-mode emulation (a cross build's ctest
+ * sets GLOOP_TEST_EMULATED): RSS is then the emulator's, not ours. */
+int rel_under_emulator(void);
 double rel_limit(double seconds);
 void rel_real_sleep(double seconds);
 

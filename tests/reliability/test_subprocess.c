@@ -21,6 +21,11 @@ typedef struct child {
   int status;
 } child;
 
+/* The command that starts rel_child: its path, after the words of an
+ * emulator when the tests run under one (a cross build). */
+static char **child_cmd;
+static int child_words;
+
 static void spawn(child *c, const char *path, const char *mode) {
   int p[2];
   REL_CHECK(pipe(p) == 0, "pipe: %s", strerror(errno));
@@ -34,7 +39,12 @@ static void spawn(child *c, const char *path, const char *mode) {
     dup2(p[1], 2);
     close(p[0]);
     close(p[1]);
-    execl(path, path, mode, (char *)NULL);
+    char *args[16];
+    int n = 0;
+    for (int i = 0; i < child_words && n < 14; i++) args[n++] = child_cmd[i];
+    args[n++] = (char *)mode;
+    args[n] = NULL;
+    execvp(args[0], args);
     fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
     _exit(127);
   }
@@ -112,11 +122,13 @@ static void expect_text(child *c, const char *text, int present) {
 #define SIGINT_MESSAGE "outcome: ECANCELED: cancelled by SIGINT (Ctrl-C)"
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s <case> <path of rel_child>\n", argv[0]);
+  if (argc < 3 || argc > 14) {
+    fprintf(stderr, "usage: %s <case> [emulator words...] <path of rel_child>\n", argv[0]);
     return 2;
   }
-  const char *cs = argv[1], *path = argv[2];
+  const char *cs = argv[1], *path = argv[argc - 1];
+  child_cmd = argv + 2;
+  child_words = argc - 2;
   child c;
   rel_label("subprocess %s", cs);
   if (strcmp(cs, "sigint_self") == 0) {
