@@ -516,6 +516,16 @@ static int finish(gloop__run *run) {
     snprintf(run->message, sizeof run->message, "%s",
              run->sys.message ? run->sys.message : gloop_strerror(run->sys.status));
   }
+  /* A Ctrl-C that came after the run had already failed (while cleanup kept
+   * it alive) is not lost: the error stays the outcome, and its message
+   * says that the interrupt came too, as Trio chains KeyboardInterrupt to
+   * the earlier error. */
+  if (run->interrupted && run->status != 0 && run->status != GLOOP_ECANCELED) {
+    static const char also[] = "; then interrupted by SIGINT (Ctrl-C)";
+    size_t len = strlen(run->message);
+    if (len + sizeof also > sizeof run->message) len = sizeof run->message - sizeof also;
+    memcpy(run->message + len, also, sizeof also);
+  }
   gloop_outcome outcome;
   char message[sizeof run->message];
   memcpy(message, run->message, sizeof message);

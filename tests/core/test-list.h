@@ -77,6 +77,7 @@ GLOOP_TEST(thread_cancel)
 /* test_signal.c */
 GLOOP_TEST(sigint_cancels_run)
 GLOOP_TEST(sigint_second_signal)
+GLOOP_TEST(sigint_after_failure_reported)
 
 /* test_lifecycle.c */
 GLOOP_TEST(abandon_run)

@@ -1,6 +1,7 @@
 /* test_signal.c - cases for the opt-in Ctrl-C helper, gloop_cancel_on_sigint(). */
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "host_toy.h"
@@ -125,5 +126,54 @@ TEST_CASE(sigint_second_signal) {
   /* Restored at the end of the run. */
   raise(SIGINT);
   ASSERT_EQ_INT(previous_hits, 2);
+  return 0;
+}
+
+/* ---- Ctrl-C after the run has already failed ------------------------------------------ */
+
+/* The main task fails; a system task's shielded cleanup keeps the run alive
+ * and a SIGINT arrives meanwhile. The failure stays the outcome, and its
+ * message says that the interrupt came too (it used to be lost). */
+static int late_cleanup_rc = 12345;
+static int late_cleaner(void *arg) {
+  gloop_scope *shield;
+  (void)arg;
+  ASSERT_OK(gloop_scope_open(INFINITY, GLOOP_SCOPE_SHIELD, &shield));
+  /* Wait until the main task has failed and ended. */
+  while (gloop_in_run() && !*(int *)arg) ASSERT_OK(gloop_sleep(0.001));
+  raise(SIGINT);
+  /* The interrupt is delivered at the next tick; the cleanup goes on. */
+  late_cleanup_rc = gloop_sleep(0.010);
+  ASSERT_OK(gloop_scope_close(shield));
+  return 0;
+}
+
+static int late_main_done;
+static int late_main(void *arg) {
+  (void)arg;
+  gloop_token *tok;
+  ASSERT_OK(gloop_cancel_on_sigint());
+  ASSERT_OK(gloop_token_new(&tok));
+  ASSERT_OK(gloop_token_start(tok, late_cleaner, &late_main_done, "cleanup"));
+  gloop_token_free(tok);
+  ASSERT_OK(gloop_sleep(0.002)); /* the cleaner is in its shield */
+  late_main_done = 1;
+  return gloop_fail(GLOOP_EPIPE, "the main task failed");
+}
+
+static char late_message[512];
+static int late_status;
+static void late_done(const gloop_outcome *o, void *data) {
+  (void)data;
+  late_status = o->status;
+  snprintf(late_message, sizeof late_message, "%s", o->message);
+}
+
+TEST_CASE(sigint_after_failure_reported) {
+  ASSERT_ERR(gloop_run(late_main, NULL, NULL, late_done, NULL), GLOOP_EPIPE);
+  ASSERT_OK(late_cleanup_rc);
+  ASSERT_ERR(late_status, GLOOP_EPIPE);
+  ASSERT_STR_CONTAINS(late_message, "the main task failed");
+  ASSERT_STR_CONTAINS(late_message, "SIGINT");
   return 0;
 }

@@ -206,7 +206,10 @@ GLOOP_API int gloop_cancel_run(void);
 /** Opt-in Ctrl-C handling: installs a SIGINT handler for the life of the live
  * run that turns the first SIGINT into gloop_cancel_run(), delivered at the
  * main task's next checkpoint, so the program can shut down cleanly; the
- * outcome's message then says so. A second SIGINT before the run ends gets
+ * outcome's message then says so ("cancelled by SIGINT (Ctrl-C)"). If the
+ * run had already failed when the SIGINT came (cleanup kept it alive), the
+ * failure stays the outcome and its message ends with "; then interrupted by
+ * SIGINT (Ctrl-C)". A second SIGINT before the run ends gets
  * the previous disposition (by default: the process dies). The previous
  * handler is restored when the run ends. The library installs no SIGINT
  * handler unless asked. Errors: GLOOP_ENORUN, GLOOP_EBUSY (another live run
