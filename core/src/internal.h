@@ -421,6 +421,11 @@ typedef struct gloop__run {
 
   int interrupted;              /* SIGINT cancelled the run */
   int sys_failed;               /* a system task failed and cancelled the run */
+  /* errno of a failed epoll wait (0: none), set by whichever thread waited;
+   * the next tick turns it into GLOOP_EINTERNAL and cancels the run once
+   * (io_failed), and from then on waits use poll() on the wake-up fd. */
+  _Atomic int io_errno;
+  int io_failed;
 
   /* Outcome. */
   int status;

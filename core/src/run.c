@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -181,14 +182,33 @@ static int wait_events(gloop__run *run, gloop__ns timeout) {
    * for the whole process, so later waits go straight to epoll_wait and its
    * milliseconds instead of failing first every time. */
   static atomic_int no_pwait2;
+  int ms = timeout < 0 ? -1 : (int)((timeout + 999999) / 1000000);
   int n = -1;
-  errno = ENOSYS;
-  if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed))
-    n = pwait2(run->epfd, ev, GLOOP__MAX_EVENTS, tsp);
-  if (n < 0 && errno == ENOSYS) {
-    atomic_store_explicit(&no_pwait2, 1, memory_order_relaxed);
-    int ms = timeout < 0 ? -1 : (int)((timeout + 999999) / 1000000);
-    n = epoll_wait(run->epfd, ev, GLOOP__MAX_EVENTS, ms);
+  int failed_before = atomic_load(&run->io_errno) != 0;
+  if (!failed_before) {
+    errno = ENOSYS;
+    if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed))
+      n = pwait2(run->epfd, ev, GLOOP__MAX_EVENTS, tsp);
+    if (n < 0 && errno == ENOSYS) {
+      atomic_store_explicit(&no_pwait2, 1, memory_order_relaxed);
+      n = epoll_wait(run->epfd, ev, GLOOP__MAX_EVENTS, ms);
+    }
+    if (n < 0 && errno != EINTR) {
+      /* Reported as a wake-up, so that a tick sees the failure at once. */
+      atomic_store(&run->io_errno, errno);
+      run->hnev = 0;
+      return 1;
+    }
+  }
+  if (n < 0 && failed_before) {
+    /* The epoll instance is unusable: the run is being cancelled (see
+     * tick()), and until it ends its waits still honour deadlines and
+     * wake-ups, through poll() on the wake-up fd, instead of spinning. */
+    struct pollfd pfd = {.fd = run->wakefd, .events = POLLIN};
+    if (poll(&pfd, 1, ms) == 1) {
+      ev[0].data.u64 = 0;
+      n = 1;
+    }
   }
   run->hnev = n > 0 ? n : 0;
   int woken = 0;
@@ -221,6 +241,12 @@ static enum tick_result tick(gloop__run *run, int woken) {
     if (next != GLOOP__NS_INF && next > now) atomic_store(&run->mock->now, next);
   }
   run->autojump_due = 0;
+  if (!run->io_failed && atomic_load(&run->io_errno) != 0) {
+    /* As Trio's TrioInternalError: the loop itself broke, so the run is
+     * cancelled and ends with GLOOP_EINTERNAL, naming the call and errno. */
+    run->io_failed = 1;
+    gloop__scope_cancel(&run->root);
+  }
   if (atomic_load_explicit(&gloop__sigint_pending, memory_order_relaxed))
     gloop__sigint_deliver(run);
   /* Ready fds from the wait that led here; a busy run that never waits
@@ -231,6 +257,8 @@ static enum tick_result tick(gloop__run *run, int woken) {
   } else if (run->io_waiters > 0) {
     int n = epoll_wait(run->epfd, run->hev, GLOOP__MAX_EVENTS, 0);
     if (n > 0) gloop__io_process(run, run->hev, n);
+    if (n < 0 && errno != EINTR && atomic_load(&run->io_errno) == 0)
+      atomic_store(&run->io_errno, errno);
   }
   gloop__entryq_drain(run);
   expire_timers(run);
@@ -515,6 +543,13 @@ static int finish(gloop__run *run) {
     run->status = run->sys.status;
     snprintf(run->message, sizeof run->message, "%s",
              run->sys.message ? run->sys.message : gloop_strerror(run->sys.status));
+  }
+  if (run->io_failed) {
+    int e = atomic_load(&run->io_errno);
+    run->status = GLOOP_EINTERNAL;
+    snprintf(run->message, sizeof run->message,
+             "internal error: the run's epoll wait failed: %s (errno %d); the run was cancelled",
+             strerror(e), e);
   }
   /* A Ctrl-C that came after the run had already failed (while cleanup kept
    * it alive) is not lost: the error stays the outcome, and its message

@@ -319,3 +319,66 @@ TEST_CASE(boundary_abandon_with_work_queued) {
   gloop_token_free(ab.token);
   return 0;
 }
+
+/* ---- The loop's own epoll fails ------------------------------------------------------- */
+
+/* A task replaces the run's epoll descriptor with a pipe (found through
+ * /proc/self/fd), so the next wait fails with EINVAL. The run must end with
+ * GLOOP_EINTERNAL naming the call and errno, as Trio's TrioInternalError,
+ * not end with 0 (a failure on the host thread used to be ignored) or spin
+ * (a failure in the helper thread turned a 1 s sleep into tens of
+ * thousands of ticks). */
+static int find_epoll_fd(void) {
+  char path[64], link[128];
+  for (int fd = 3; fd < 1024; fd++) {
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n <= 0) continue;
+    link[n] = '\0';
+    if (strcmp(link, "anon_inode:[eventpoll]") == 0) return fd;
+  }
+  return -1;
+}
+
+static struct {
+  int sleep_rc;
+  int status;
+  char message[256];
+  int done;
+} ep;
+
+static int ep_main(void *arg) {
+  int p[2];
+  (void)arg;
+  int epfd = find_epoll_fd();
+  if (epfd < 0) TEST_SKIP("no epoll descriptor found in /proc/self/fd");
+  ASSERT_EQ_INT(pipe(p), 0);
+  ASSERT_EQ_INT(dup2(p[0], epfd), epfd);
+  close(p[0]);
+  close(p[1]);
+  ep.sleep_rc = gloop_sleep(1.0);
+  return 0;
+}
+
+static void ep_done(const gloop_outcome *o, void *data) {
+  (void)data;
+  end_done_calls++;
+  ep.status = o->status;
+  snprintf(ep.message, sizeof ep.message, "%s", o->message);
+}
+
+static int scenario_epoll_failure(int guest) {
+  memset(&ep, 0, sizeof ep);
+  end_done_calls = 0;
+  ep.sleep_rc = 12345;
+  run_in(guest, ep_main, NULL, ep_done, NULL);
+  ASSERT_EQ_INT(end_done_calls, 1);
+  /* Cancelled, so before the second of the sleep was over. */
+  ASSERT_ERR(ep.sleep_rc, GLOOP_ECANCELED);
+  ASSERT_ERR(ep.status, GLOOP_EINTERNAL);
+  ASSERT_STR_CONTAINS(ep.message, "epoll");
+  ASSERT_STR_CONTAINS(ep.message, "errno 22");
+  return 0;
+}
+
+BOTH_MODES(boundary_epoll_failure, scenario_epoll_failure)
