@@ -12,6 +12,11 @@
  * once with exit code 1, from whichever thread or task they run in. That is
  * safe because every case runs in a process of its own. */
 #define TEST_CASE(name) int test_case_##name(void)
+/* Two cases from one scenario(int guest): name_standalone runs it with 0
+ * (gloop_run), name_guest with 1 (a guest run on the toy host). */
+#define BOTH_MODES(name, scenario)                                              \
+  TEST_CASE(name##_standalone) { return scenario(0); }                          \
+  TEST_CASE(name##_guest) { return scenario(1); }
 
 /* The exit code ctest is told to treat as "skipped". */
 #define TEST_SKIP_CODE 77

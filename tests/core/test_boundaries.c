@@ -9,10 +9,6 @@
 #include "host_toy.h"
 #include "test.h"
 
-#define BOTH_MODES(name, scenario)                                              \
-  TEST_CASE(name##_standalone) { return scenario(0); }                          \
-  TEST_CASE(name##_guest) { return scenario(1); }
-
 /* done_cb calls of the current scenario. */
 static int end_done_calls;
 

@@ -14,10 +14,6 @@ static int run_in(int guest, gloop_task_fn entry, void *arg, const gloop_options
   return guest ? test_guest_run(entry, arg, o, 1) : gloop_run(entry, arg, o, NULL, NULL);
 }
 
-#define BOTH_MODES(name, scenario)                                              \
-  TEST_CASE(name##_standalone) { return scenario(0); }                          \
-  TEST_CASE(name##_guest) { return scenario(1); }
-
 /* ---- A mock clock that starts below zero -------------------------------------- */
 
 /* The deadline of a sleep or a timer is now + delay; with now negative, the

@@ -18,10 +18,6 @@
  * on the calling thread, 1 as a guest of the toy host with a not-threadsafe
  * post, so the toy's thread-affinity checks stay armed. Each scenario is
  * registered as two cases, <name>_standalone and <name>_guest. */
-#define BOTH_MODES(name, scenario)                                              \
-  TEST_CASE(name##_standalone) { return scenario(0); }                          \
-  TEST_CASE(name##_guest) { return scenario(1); }
-
 /* The thread that runs the loop: the caller of gloop_run(), or the toy's
  * host thread. Set by each scenario before its run starts. */
 static pthread_t loop_thread;
