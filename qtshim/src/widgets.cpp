@@ -312,7 +312,8 @@ int gloop_qt_grid_add(gloop_qt_layout *grid, gloop_qt_widget *w, int row, int co
     if (rc < 0) return rc;
     auto *layout = layout_as<QGridLayout>(grid);
     QWidget *widget = widget_as<QWidget>(w);
-    if (layout == nullptr || widget == nullptr || row < 0 || col < 0 || !valid_align(align))
+    if (layout == nullptr || widget == nullptr || row < 0 || col < 0 || row >= GLOOP_QT_GRID_MAX ||
+        col >= GLOOP_QT_GRID_MAX || !valid_align(align))
       return GLOOP_EINVAL;
     layout->addWidget(widget, row, col, to_qt_align(align));
     return 0;
@@ -321,7 +322,8 @@ int gloop_qt_grid_add(gloop_qt_layout *grid, gloop_qt_widget *w, int row, int co
 
 gloop_qt_widget *gloop_qt_grid_at(gloop_qt_layout *grid, int row, int col) {
   return guarded_value<gloop_qt_widget *>(__func__, nullptr, [&]() -> gloop_qt_widget * {
-    if (gui_check() < 0 || row < 0 || col < 0) return nullptr;
+    if (gui_check() < 0 || row < 0 || col < 0 || row >= GLOOP_QT_GRID_MAX || col >= GLOOP_QT_GRID_MAX)
+      return nullptr;
     auto *layout = layout_as<QGridLayout>(grid);
     if (layout == nullptr) return nullptr;
     QLayoutItem *item = layout->itemAtPosition(row, col);
@@ -384,7 +386,7 @@ int gloop_qt_label_set_point_size(gloop_qt_widget *label, int points) {
     QLabel *l;
     int rc = label_check(label, &l);
     if (rc < 0) return rc;
-    if (points <= 0) return GLOOP_EINVAL;
+    if (points <= 0 || points > GLOOP_QT_POINT_SIZE_MAX) return GLOOP_EINVAL;
     QFont f = l->font();
     f.setPointSize(points);
     l->setFont(f);

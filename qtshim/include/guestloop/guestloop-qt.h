@@ -108,6 +108,10 @@ enum {
   GLOOP_QT_ALIGN_CENTER = 0x84
 };
 GLOOP_API int gloop_qt_vbox_add(gloop_qt_layout *box, gloop_qt_widget *w, int align);
+/** Rows and columns of a grid run from 0 to GLOOP_QT_GRID_MAX - 1 (Qt sizes
+ * its tables by the largest index, so larger ones are refused with
+ * GLOOP_EINVAL rather than allocated). */
+#define GLOOP_QT_GRID_MAX 4096
 GLOOP_API int gloop_qt_grid_add(gloop_qt_layout *grid, gloop_qt_widget *w, int row,
                                 int col, int align);
 /** The widget at (row, col) of a grid, or NULL. */
@@ -120,8 +124,10 @@ GLOOP_API int gloop_qt_label_set_text(gloop_qt_widget *label, const char *text);
  * returns the full length in bytes, or a negative code. */
 GLOOP_API int gloop_qt_label_text(gloop_qt_widget *label, char *buf, size_t buflen);
 GLOOP_API int gloop_qt_label_set_alignment(gloop_qt_widget *label, int align);
-/** Font: point size (> 0) and bold, each changing only that property of the
- * label's current font. */
+/** Font: point size (1 to GLOOP_QT_POINT_SIZE_MAX, else GLOOP_EINVAL) and
+ * bold (any nonzero value), each changing only that property of the label's
+ * current font. */
+#define GLOOP_QT_POINT_SIZE_MAX 4096
 GLOOP_API int gloop_qt_label_set_point_size(gloop_qt_widget *label, int points);
 GLOOP_API int gloop_qt_label_point_size(gloop_qt_widget *label);
 GLOOP_API int gloop_qt_label_set_bold(gloop_qt_widget *label, int bold);
