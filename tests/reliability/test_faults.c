@@ -713,9 +713,21 @@ typedef struct thr_state {
 
 static void *thr_double(void *a) { return (void *)((uintptr_t)a * 2); }
 
-static void *thr_slow(void *a) {
-  rel_real_sleep(0.003);
-  return a;
+/* A job that returns only once the task side lets it (bounded, so a broken
+ * run cannot hang the test). It used to sleep 3 ms and rely on the run's
+ * mock clock jumping to the scope's deadline first, which a loaded machine
+ * did not always do. */
+static atomic_int thr_release[2]; /* one flag per job, so neither can hold the other */
+static void *thr_blocked(atomic_int *release, void *result) {
+  double limit = rel_real_now() + rel_limit(10.0);
+  while (!atomic_load(release) && rel_real_now() < limit) rel_real_sleep(0.0005);
+  return result;
+}
+static void *thr_slow_abandoned(void *a) { return thr_blocked(&thr_release[0], a); }
+static void *thr_slow_waited(void *a) { return thr_blocked(&thr_release[1], a); }
+static void thr_release_cb(void *a) {
+  (void)a;
+  atomic_store(&thr_release[1], 1);
 }
 
 static void thr_post_cb(void *a) { ((thr_state *)a)->posts_run++; }
@@ -760,17 +772,31 @@ static int thr_main(void *a) {
 
   /* Abandoned on cancel: the wait ends at the deadline, the worker finishes
    * on its own. */
+  atomic_store(&thr_release[0], 0);
   if (keep(&first, gloop_move_on_after(0.5, &s))) goto out;
-  int rc = gloop_to_thread(thr_slow, st, GLOOP_THREAD_ABANDON_ON_CANCEL, &r);
+  int rc = gloop_to_thread(thr_slow_abandoned, st, GLOOP_THREAD_ABANDON_ON_CANCEL, &r);
   keep(&first, gloop_scope_close(s));
+  atomic_store(&thr_release[0], 1);
   if (rc != GLOOP_ECANCELED) keep(&first, rc ? rc : GLOOP_EINTERNAL);
   if (first) goto out;
 
   /* Not abandoned: cancellation is noticed after the function returned,
    * and its result is still stored. */
+  atomic_store(&thr_release[1], 0);
   if (keep(&first, gloop_move_on_after(0.5, &s))) goto out;
+  /* The job is let go at the same clock time as the deadline, by a timer
+   * started after the scope, so it fires after the scope's cancellation. */
+  gloop_timer *release = NULL;
+  if (keep(&first, gloop_timer_new(&release)) ||
+      keep(&first, gloop_timer_start(release, 0.5, thr_release_cb, NULL))) {
+    gloop_timer_free(release);
+    gloop_scope_close(s);
+    goto out;
+  }
   r = NULL;
-  rc = gloop_to_thread(thr_slow, (void *)(uintptr_t)11, 0, &r);
+  rc = gloop_to_thread(thr_slow_waited, (void *)(uintptr_t)11, 0, &r);
+  gloop_timer_free(release);
+  atomic_store(&thr_release[1], 1);
   keep(&first, gloop_scope_close(s));
   if (rc != GLOOP_ECANCELED) keep(&first, rc ? rc : GLOOP_EINTERNAL);
   if (first) goto out;
