@@ -202,7 +202,7 @@ int gloop_scope_cancelled_caught(const gloop_scope *s) { return s ? s->caught : 
 
 int gloop_cancel_run(void) {
   gloop__run *run = gloop__run_current();
-  if (run == NULL || run->finished) return GLOOP_ENORUN;
+  if (run == NULL || run->phase != GLOOP__RUN_LIVE) return GLOOP_ENORUN;
   gloop__scope_cancel(&run->root);
   return 0;
 }

@@ -134,6 +134,7 @@ int gloop__fault(int kind);
  * pools), with fault injection. */
 void *gloop__sys_malloc(size_t size);
 void *gloop__sys_calloc(size_t size);
+void *gloop__sys_calloc_aligned(size_t align, size_t size); /* free() it */
 
 typedef struct gloop__alloc {
   gloop_realloc_fn fn;
@@ -287,65 +288,72 @@ typedef struct gloop__fdent {
 
 #define GLOOP__MAX_EVENTS 64
 
-/* The entry queue: the one thread-safe way into a run. It is reference
- * counted because tokens and worker jobs may outlive the run; after the run
- * ends it is marked closed and refuses new entries. */
-typedef struct gloop__entryq {
-  pthread_mutex_t mu;
-  gloop__queue items;           /* pending entries, FIFO */
-  gloop__queue spare;           /* recycled entry nodes */
-  size_t nspare;
-  int closed;
-  int signalled;                /* the eventfd was written since the last drain */
-  _Atomic int pending;          /* any thread: items is non-empty (cheap check) */
-  _Atomic int refs;
-  int wakefd;                   /* the run's eventfd, valid while !closed */
-  pthread_t host;
-} gloop__entryq;
+/* The run's wake-up (wake.c): an eventfd and its "already signalled" flag.
+ * Reference counted: the run and its entry queue hold it. signal() may be
+ * called from any thread and from a signal handler. */
+typedef struct gloop__wake gloop__wake;
+int gloop__wake_new(gloop__wake **out);
+void gloop__wake_ref(gloop__wake *w);
+void gloop__wake_unref(gloop__wake *w);
+int gloop__wake_fd(const gloop__wake *w);
+void gloop__wake_signal(gloop__wake *w);
+void gloop__wake_consume(gloop__wake *w); /* host thread, before looking at the work */
 
-struct gloop__pool;
-struct gloop__job;
+/* An entry of the entry queue (entry.c): an intrusive node carrying its own
+ * callback, so the queue knows none of its users (tokens, worker jobs).
+ * The callback runs on the host thread with the live run, or with NULL when
+ * the host abandoned the run; it may free or reuse the entry. */
+typedef struct gloop__entry {
+  struct gloop__entry *_Atomic next;
+  void (*fn)(struct gloop__entry *e, struct gloop__run *run);
+} gloop__entry;
 
-gloop__entryq *gloop__entryq_new(int wakefd);
+/* The entry queue: lock-free, any thread pushes, the host thread drains.
+ * Reference counted because tokens and worker jobs may outlive the run. */
+typedef struct gloop__entryq gloop__entryq;
+int gloop__entryq_new(gloop__wake *wake, gloop__entryq **out);
+void gloop__entryq_ref(gloop__entryq *q);
 void gloop__entryq_unref(gloop__entryq *q);
-/* Host thread: runs every pending entry (in host context). */
-void gloop__entryq_drain(struct gloop__run *run);
-/* Host thread, inside the tick in which the last task exited: from now on
- * every post, start and call is refused with GLOOP_ENORUN; the entries
- * accepted before run now, in the still live run (a start starts its system
- * task, which the run then waits for). */
-void gloop__entryq_close_drain(struct gloop__run *run);
-/* Host thread, when the run is freed: releases the queue. After
- * gloop__entryq_close_drain() nothing is left in it; after an abandon,
- * pending posts run in host context with no run live, pending calls return
- * GLOOP_EABANDONED to their callers, and pending starts are dropped. */
-void gloop__entryq_close(struct gloop__run *run);
-/* A job's completion entry is allocated when the job is submitted, where a
- * failure can still be reported, so that completing can never fail for lack
- * of memory. Worker side: queue the finished job for the host; nonzero if the
- * run ended (the job then stays the caller's). */
-void *gloop__entryq_reserve(gloop__entryq *q);
-void gloop__entryq_unreserve(void *reserved);
-int gloop__entryq_complete(gloop__entryq *q, struct gloop__job *job);
+/* Any thread: queues e and wakes the run; GLOOP_ENORUN once closed (e is
+ * then still the caller's). After 0, e's callback runs exactly once. */
+int gloop__entryq_push(gloop__entryq *q, gloop__entry *e);
+int gloop__entryq_closed(const gloop__entryq *q);
+/* Host thread: anything queued, or being queued right now. */
+int gloop__entryq_pending(const gloop__entryq *q);
+/* Host thread: runs the entries queued so far. */
+void gloop__entryq_drain(gloop__entryq *q, struct gloop__run *run);
+/* Spare entry nodes of the queue's users, kept with the queue and freed
+ * with it: blocks from gloop__sys_malloc() whose first word is a pointer
+ * the stack links through. Only the host thread gives; take_spare (any
+ * thread) takes the whole stack, or NULL. */
+void gloop__entryq_give_spare(gloop__entryq *q, void *block);
+void *gloop__entryq_take_spare(gloop__entryq *q);
+/* Host thread: refuses every later push, then runs every entry accepted
+ * before, with `run` (NULL after an abandon). Idempotent. */
+void gloop__entryq_close(gloop__entryq *q, struct gloop__run *run);
 
 /* A gloop_to_thread job; see pool.c for its states. */
+enum gloop__job_state { GLOOP__JOB_PENDING, GLOOP__JOB_DONE, GLOOP__JOB_ABANDONED };
 typedef struct gloop__job {
-  gloop__queue node;
+  gloop__queue node;            /* in the pool's job list */
+  gloop__entry done;            /* its completion, queued by the worker */
   gloop_work_fn fn;
   void *arg;
   void *result;
-  _Atomic int state;            /* 0 queued/running, 1 done, 2 abandoned */
+  _Atomic int state;            /* enum gloop__job_state */
   int detached;                 /* host only: the task no longer waits */
   struct gloop_task *task;
   gloop__entryq *eq;
-  void *reserved;               /* the completion entry, until it is queued */
   gloop__stack stack;           /* the task's stack, if the run was abandoned under the job */
 } gloop__job;
-void gloop__job_completed(gloop__job *job); /* host thread */
-void gloop__job_free(gloop__job *job);
+struct gloop__pool;
 void gloop__pool_close(struct gloop__pool *pool);
 
 /* ---- The run ------------------------------------------------------------ */
+
+/* Live until the end sequence's teardown (finish()) or an abandon; the
+ * run's objects and tokens check for LIVE. */
+enum gloop__run_phase { GLOOP__RUN_LIVE, GLOOP__RUN_FINISHED, GLOOP__RUN_ABANDONED };
 
 /* A run is one execution of a main task with everything below it. It is
  * owned by one host thread (`thread`); every field except those marked
@@ -400,16 +408,15 @@ typedef struct gloop__run {
   gloop__ns budget;             /* tick budget */
   int in_tick;                  /* a tick is executing */
   int tick_scheduled;           /* a tick is posted or the helper was woken */
-  int finished;                 /* every task ended */
+  enum gloop__run_phase phase;
   int autojump_due;             /* the last idle wait was an autojump wait */
   gloop__ns idle_wait;          /* set by the tick when idle: real ns to wait, -1 forever */
   uint64_t ticks;
   uint64_t reentered;           /* ticks that arrived while a tick was running */
 
   /* The helper thread and the wait. */
-  int epfd;                     /* epoll set: wakefd (+ I/O fds later) */
-  int wakefd;                   /* eventfd: host-side and cross-thread wake-ups */
-  _Atomic int wake_pending;     /* any thread: the eventfd has been written */
+  int epfd;                     /* epoll set: the wake-up fd and the fds tasks wait on */
+  gloop__wake *wake;            /* host-side, cross-thread and Ctrl-C wake-ups */
   int helper_started;
   pthread_t helper;
   pthread_mutex_t hmu;

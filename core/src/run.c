@@ -3,7 +3,6 @@
 #include <math.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -58,7 +57,7 @@ static void slot_release(uint32_t token) {
 
 int gloop__run_check(const gloop__run *run, uint32_t token) {
   gloop__run *cur = tls_run;
-  if (cur != NULL && cur == run && cur->token == token && !cur->finished) return 0;
+  if (cur != NULL && cur == run && cur->token == token && cur->phase == GLOOP__RUN_LIVE) return 0;
   if (token != 0 && atomic_load(&slot_token[token & (SLOT_COUNT - 1)]) == token)
     return GLOOP_EWRONGTHREAD;
   return GLOOP_ENORUN;
@@ -66,7 +65,7 @@ int gloop__run_check(const gloop__run *run, uint32_t token) {
 
 int gloop__bind(gloop__bound *b) {
   gloop__run *run = tls_run;
-  if (run == NULL || run->finished) return GLOOP_ENORUN;
+  if (run == NULL || run->phase != GLOOP__RUN_LIVE) return GLOOP_ENORUN;
   b->run = run;
   b->token = run->token;
   b->alloc = run->alloc;
@@ -133,14 +132,6 @@ static void expire_timers(gloop__run *run) {
 
 /* ---- Waking the wait ---------------------------------------------------------- */
 
-static void wake_fd(gloop__run *run) {
-  if (atomic_exchange(&run->wake_pending, 1)) return;
-  uint64_t one = 1;
-  ssize_t w;
-  do w = write(run->wakefd, &one, sizeof one);
-  while (w < 0 && errno == EINTR);
-}
-
 /* Host-side code (between ticks, on the host thread) made a task ready or
  * moved the earliest deadline. If no tick is on its way, the helper thread
  * is blocked in its wait with a stale view: wake it, once, and remember that
@@ -149,7 +140,7 @@ static void wake_fd(gloop__run *run) {
 void gloop__run_poke(gloop__run *run) {
   if (run->in_tick || run->tick_scheduled) return;
   run->tick_scheduled = 1;
-  wake_fd(run);
+  gloop__wake_signal(run->wake);
 }
 
 /* epoll_pwait2 through the C library's wrapper, or by number where the C
@@ -204,7 +195,7 @@ static int wait_events(gloop__run *run, gloop__ns timeout) {
     /* The epoll instance is unusable: the run is being cancelled (see
      * tick()), and until it ends its waits still honour deadlines and
      * wake-ups, through poll() on the wake-up fd, instead of spinning. */
-    struct pollfd pfd = {.fd = run->wakefd, .events = POLLIN};
+    struct pollfd pfd = {.fd = gloop__wake_fd(run->wake), .events = POLLIN};
     if (poll(&pfd, 1, ms) == 1) {
       ev[0].data.u64 = 0;
       n = 1;
@@ -213,13 +204,7 @@ static int wait_events(gloop__run *run, gloop__ns timeout) {
   run->hnev = n > 0 ? n : 0;
   int woken = 0;
   for (int i = 0; i < n; i++) {
-    if (ev[i].data.u64 == 0) {
-      uint64_t v;
-      ssize_t r = read(run->wakefd, &v, sizeof v);
-      (void)r;
-      atomic_store(&run->wake_pending, 0);
-      woken = 1;
-    }
+    if (ev[i].data.u64 == 0) woken = 1; /* consumed by the tick it leads to */
   }
   return woken;
 }
@@ -235,6 +220,11 @@ enum tick_result { TICK_BUSY, TICK_IDLE, TICK_DONE };
 static enum tick_result tick(gloop__run *run, int woken) {
   run->in_tick = 1;
   run->ticks++;
+  /* The wake-up is consumed here, by the tick it led to, not by the thread
+   * that waited: until this tick drains the queue, further posts find it
+   * still signalled and write nothing, so a burst of posts into an idle run
+   * costs one wake-up however long the host takes to run this tick. */
+  if (woken) gloop__wake_consume(run->wake);
   if (run->autojump_due && !woken && gloop__queue_empty(&run->runq)) {
     gloop__ns next = earliest(run);
     gloop__ns now = gloop__clock_now(run->mock);
@@ -260,7 +250,7 @@ static enum tick_result tick(gloop__run *run, int woken) {
     if (n < 0 && errno != EINTR && atomic_load(&run->io_errno) == 0)
       atomic_store(&run->io_errno, errno);
   }
-  gloop__entryq_drain(run);
+  gloop__entryq_drain(run->eq, run);
   expire_timers(run);
   if (!gloop__queue_empty(&run->runq)) {
     /* Reading the clock costs about as much as two task switches, so with
@@ -275,12 +265,12 @@ static enum tick_result tick(gloop__run *run, int woken) {
       if (steps >= CHECK_EVERY) {
         if (gloop__ns_sub(gloop__mono_ns(), start) >= run->budget) break;
         steps = 0;
-        gloop__entryq_drain(run);
+        gloop__entryq_drain(run->eq, run);
         expire_timers(run);
       }
       if (gloop__queue_empty(&run->runq)) {
         /* Timers that fell due during the batches still belong to this tick. */
-        gloop__entryq_drain(run);
+        gloop__entryq_drain(run->eq, run);
         expire_timers(run);
         if (gloop__queue_empty(&run->runq)) break;
       }
@@ -291,10 +281,10 @@ static enum tick_result tick(gloop__run *run, int woken) {
    * live run; a start among it makes the run go on until that task exits,
    * and this point is reached again with nothing left to drain. Step 3 (the
    * done callback) and step 4 (teardown) are in finish(). */
-  if (run->ntasks == 0) gloop__entryq_close_drain(run);
+  if (run->ntasks == 0) gloop__entryq_close(run->eq, run);
   run->in_tick = 0;
   if (run->ntasks == 0) return TICK_DONE;
-  if (!gloop__queue_empty(&run->runq)) return TICK_BUSY;
+  if (!gloop__queue_empty(&run->runq) || gloop__entryq_pending(run->eq)) return TICK_BUSY;
   gloop__ns next = earliest(run);
   if (next == GLOOP__NS_INF) {
     run->idle_wait = -1;
@@ -319,7 +309,9 @@ static enum tick_result tick(gloop__run *run, int woken) {
    * costs one more busy tick instead of a round trip through the helper
    * thread and the threadsafe post. Trio's guest mode does the same. */
   if (run->io_waiters > 0) {
-    wait_events(run, 0); /* a wake-up it drains is seen by the next tick's drain */
+    /* A wake-up seen here is consumed now; the next tick drains what it
+     * announced. */
+    if (wait_events(run, 0)) gloop__wake_consume(run->wake);
     if (run->hnev > 0) return TICK_BUSY;
   }
   /* Going idle: a good moment for bounded upkeep that costs system calls. */
@@ -352,9 +344,7 @@ static void stop_helper(gloop__run *run) {
   run->hcmd = 2;
   pthread_cond_signal(&run->hcv);
   pthread_mutex_unlock(&run->hmu);
-  uint64_t one = 1;
-  ssize_t w = write(run->wakefd, &one, sizeof one);
-  (void)w;
+  gloop__wake_signal(run->wake);
   pthread_join(run->helper, NULL);
   run->helper_started = 0;
 }
@@ -373,7 +363,14 @@ static void destroy_run(gloop__run *run) {
     gloop_task *t = gloop__container_of(q, gloop_task, all_node);
     if (t->state == GLOOP__TASK_BLOCKED && t->unwait) t->unwait(t);
   }
-  gloop__entryq_close(run);
+  if (run->eq != NULL) {
+    /* Only an abandoned run gets here with entries left (a finished run
+     * ran them while live, in the end sequence): each learns that the run
+     * is gone (posts still run, a waiting call returns GLOOP_EABANDONED). */
+    gloop__entryq_close(run->eq, NULL);
+    gloop__entryq_unref(run->eq);
+    run->eq = NULL;
+  }
   gloop__pool_close(run->tpool);
   run->tpool = NULL;
   while ((q = gloop__queue_pop(&run->all_tasks)) != NULL) {
@@ -388,7 +385,7 @@ static void destroy_run(gloop__run *run) {
   gloop__stack_pool_drain(run);
   if (run->guard) gloop__altstack_leave(run);
   if (run->epfd >= 0) close(run->epfd);
-  if (run->wakefd >= 0) close(run->wakefd);
+  gloop__wake_unref(run->wake);
   pthread_mutex_destroy(&run->hmu);
   pthread_cond_destroy(&run->hcv);
   if (run->mock) atomic_store(&run->mock->user, NULL);
@@ -424,7 +421,7 @@ static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_
   if (run == NULL) return GLOOP_ENOMEM;
   run->alloc = alloc;
   run->thread = pthread_self();
-  run->epfd = run->wakefd = -1;
+  run->epfd = -1;
   pthread_mutex_init(&run->hmu, NULL);
   pthread_cond_init(&run->hcv, NULL);
   gloop__queue_init(&run->runq);
@@ -451,18 +448,17 @@ static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_
   gloop__scope_init(run, &run->sys.scope, &run->root, NULL);
   run->sys.scope.is_nursery = 1;
 
+  if ((rc = gloop__wake_new(&run->wake)) != 0) goto fail;
   rc = GLOOP_ENOMEM;
   if (gloop__fault(GLOOP_FAULT_FD)) goto fail;
-  run->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   run->epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (run->wakefd < 0 || run->epfd < 0) {
+  if (run->epfd < 0) {
     rc = (errno == EMFILE || errno == ENFILE) ? GLOOP_EMFILE : GLOOP_ENOMEM;
     goto fail;
   }
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
-  if (epoll_ctl(run->epfd, EPOLL_CTL_ADD, run->wakefd, &ev) != 0) goto fail;
-  run->eq = gloop__entryq_new(run->wakefd);
-  if (run->eq == NULL) goto fail;
+  if (epoll_ctl(run->epfd, EPOLL_CTL_ADD, gloop__wake_fd(run->wake), &ev) != 0) goto fail;
+  if ((rc = gloop__entryq_new(run->wake, &run->eq)) != 0) goto fail;
   if (run->guard) {
     gloop__overflow_handler_install();
     gloop__altstack_enter(run);
@@ -533,7 +529,7 @@ static void hand_to_helper(gloop__run *run) {
 
 /* Ends the run and returns its final status (also given to done_cb). */
 static int finish(gloop__run *run) {
-  run->finished = 1;
+  run->phase = GLOOP__RUN_FINISHED;
   if (run->interrupted && run->status == GLOOP_ECANCELED)
     snprintf(run->message, sizeof run->message, "%s", "cancelled by SIGINT (Ctrl-C)");
   /* A failing system task is the outcome when the main task succeeded, or
@@ -636,7 +632,7 @@ int gloop_abandon_run(void) {
   if (run->in_tick || run->current) return GLOOP_EBUSY;
   /* The run stops being live before anything of it is torn down: posts that
    * the teardown still runs, and any code they call, find no run here. */
-  run->finished = 1;
+  run->phase = GLOOP__RUN_ABANDONED;
   tls_run = NULL;
   slot_release(run->token);
   destroy_run(run);

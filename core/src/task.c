@@ -115,7 +115,7 @@ void gloop__task_free(gloop_task *t) {
 #endif
   gloop__stack_release(run, &t->stack);
   gloop__free(&run->alloc, t->message);
-  if (run->nfree_tasks < run->pool_cap && !run->finished) {
+  if (run->nfree_tasks < run->pool_cap && run->phase == GLOOP__RUN_LIVE) {
     t->arg = run->free_tasks;
     run->free_tasks = t;
     run->nfree_tasks++;

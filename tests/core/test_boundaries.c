@@ -257,6 +257,7 @@ static void *ab_thread(void *arg) {
   (void)arg;
   int ok = 1;
   for (int i = 0; i < AB_POSTS; i++) ok &= gloop_token_post(ab.token, ab_post, NULL) == 0;
+  ok &= gloop_token_start(ab.token, never_task, NULL, "never-started") == 0;
   ab.post_rcs_ok = ok;
   atomic_store(&ab.about_to_call, 1);
   ab.call_rc = gloop_token_call(ab.token, ab_work, (void *)1, &ab.call_result);
@@ -297,7 +298,24 @@ TEST_CASE(boundary_abandon_with_work_queued) {
     test_real_sleep(0.001);
   /* The call's entry is pushed right after the flag; give it a moment. */
   test_real_sleep(0.050);
-  ASSERT_OK(gloop_abandon_run());
+  /* The start that cannot run any more is said on stderr, not dropped
+   * silently. */
+  fflush(stderr);
+  FILE *err = tmpfile();
+  ASSERT_NOT_NULL(err);
+  int saved = dup(2);
+  ASSERT_EQ_INT(dup2(fileno(err), 2), 2);
+  int abandon_rc = gloop_abandon_run();
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  ASSERT_OK(abandon_rc);
+  char said[512] = "";
+  rewind(err);
+  size_t got = fread(said, 1, sizeof said - 1, err);
+  said[got] = '\0';
+  fclose(err);
+  ASSERT_STR_CONTAINS(said, "system task 'never-started' was accepted");
   ASSERT_EQ_INT(pthread_join(th, NULL), 0);
   host_toy_drain(); /* the stale tick of the abandoned run does nothing */
   host_toy_fini();

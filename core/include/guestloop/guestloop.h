@@ -190,7 +190,9 @@ GLOOP_API int gloop_run(gloop_task_fn entry, void *arg, const gloop_options *opt
  * not called, and ticks already posted become no-ops. Work accepted through
  * tokens and not yet run: posts run now, in host context with no run live;
  * a thread waiting in gloop_token_call() returns GLOOP_EABANDONED; system
- * task starts are dropped (there is no run to start them in). Objects
+ * task starts cannot start (there is no run) and each is named on stderr. A
+ * worker still running a gloop_to_thread() function keeps the waiting task's
+ * stack until the function returns. Objects
  * (events, channels, ...) created by the user stay valid to free; other
  * calls on them return GLOOP_ENORUN. Errors: GLOOP_ENORUN (no live run on
  * this thread), GLOOP_EBUSY (called from inside a task or a tick, including a
@@ -518,13 +520,15 @@ GLOOP_API int gloop_token_post(gloop_token *token, gloop_callback_fn fn, void *d
  * failing one cancels the main task and becomes the run's outcome (if the
  * main task succeeded). Once this returns 0 the task runs, even if the main
  * task has ended meanwhile (it then sees GLOOP_ECANCELED at its first
- * checkpoint, and the run waits for it); only an abandon drops it. Errors:
- * as gloop_token_post. Any thread. */
+ * checkpoint, and the run waits for it). Only an abandon can keep it from
+ * starting (there is no run left); gloop_abandon_run() then names it on
+ * stderr. Errors: as gloop_token_post. Any thread. */
 GLOOP_API int gloop_token_start(gloop_token *token, gloop_task_fn fn, void *arg,
                                 const char *name);
 /** Runs fn(arg) on the host thread (as gloop_token_post) and waits for it to
  * return; *result (if not NULL) receives its value. Trio's
- * from_thread.run_sync. Errors: GLOOP_ENORUN, GLOOP_ENOMEM, GLOOP_EBUSY
+ * from_thread.run_sync. Needs no allocation: the request lives on the
+ * caller's stack while it waits. Errors: GLOOP_EINVAL, GLOOP_ENORUN, GLOOP_EBUSY
  * (called on the run's own host thread, where it would deadlock),
  * GLOOP_EABANDONED (the host abandoned the run before fn ran; fn does not
  * run and *result is set to NULL). Any thread other than the host thread. */
