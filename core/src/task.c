@@ -66,6 +66,7 @@ static void task_main(void *arg) {
    * the task's own stack, so its children end before the task does. */
   gloop__task_close_leftovers(t);
   t->state = GLOOP__TASK_DONE;
+  gloop__ref_drop(run, &t->ref);
   gloop__scope_detach(t);
   run->ntasks--;
   if (t->parent) {
@@ -203,14 +204,27 @@ int gloop__task_check_cancel(gloop_task *t) {
    * the middle of a tick. */
   if (atomic_load_explicit(&gloop__sigint_pending, memory_order_relaxed))
     gloop__sigint_deliver(t->run);
-  for (struct gloop_scope *s = t->scope; s; s = s->parent) {
-    if (s->cancelled) {
-      s->caught = 1;
-      return GLOOP_ECANCELED;
+  return gloop__cancel_reaches(t, t->scope, 1) ? GLOOP_ECANCELED : 0;
+}
+
+int gloop__cancel_reaches(const gloop_task *t, struct gloop_scope *from, int mark_caught) {
+  /* Going outwards, each task's own cancellation (gloop_task_ref_cancel)
+   * sits where the chain leaves the scopes that task opened: `x` is the
+   * task whose boundary comes next. A nursery's scope belongs to its owner,
+   * so the chain of a child passes its parent's boundary further out. */
+  const gloop_task *x = t;
+  for (struct gloop_scope *s = from; s; s = s->parent) {
+    if (x != NULL && s->owner != x) {
+      if (x->cancel_called) return 1;
+      x = s->owner;
     }
-    if (s->shield) break;
+    if (s->cancelled) {
+      if (mark_caught) s->caught = 1;
+      return 1;
+    }
+    if (s->shield) return 0;
   }
-  return 0;
+  return x != NULL && x->cancel_called;
 }
 
 int gloop__block(gloop_task *t, void (*unwait)(gloop_task *), void *obj, int cancellable) {
