@@ -107,6 +107,10 @@ int gloop_scope_get_ref(gloop_scope *s, gloop_scope_ref *out) {
   return gloop__ref_make(s->run, &s->ref, GLOOP__REF_SCOPE, s, &out->run_, &out->id_);
 }
 
+int gloop_nursery_get_ref(gloop_nursery *n, gloop_scope_ref *out) {
+  return n == NULL ? GLOOP_EINVAL : gloop_scope_get_ref(&n->scope, out);
+}
+
 int gloop_scope_ref_cancel(gloop_scope_ref ref) {
   int rc = 0;
   struct gloop_scope *s = gloop__ref_resolve(ref.run_, ref.id_, GLOOP__REF_SCOPE, &rc);

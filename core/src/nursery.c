@@ -112,6 +112,7 @@ static int close_nursery(gloop_task *t, gloop_nursery *n) {
   }
   gloop__scope_attach(n->scope.parent, t);
   gloop__scope_fini(&n->scope);
+  gloop__ref_drop(t->run, &n->scope.ref);
   int rc = n->status;
   if (rc) gloop__set_last_message(n->message ? n->message : gloop_strerror(rc));
   gloop__free(&t->run->alloc, n->message);

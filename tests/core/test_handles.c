@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "guestloop/testing.h"
 #include "host_toy.h"
 #include "test.h"
 
@@ -532,5 +533,91 @@ TEST_CASE(handles_edges) {
   ASSERT_OK(gloop_run(ed_main, NULL, NULL, NULL, NULL));
   ASSERT_ERR(ed.end_rc, GLOOP_ENOTFOUND);
   ASSERT_ERR(ed.end_get_rc, GLOOP_ENOTFOUND);
+  return 0;
+}
+
+/* ---- A nursery's ref -------------------------------------------------------------- */
+
+static struct {
+  gloop_scope_ref ref;
+  int host_rc, child_rc[3], close_rc;
+} nr;
+
+static int nr_child(void *arg) {
+  int *rc = arg;
+  *rc = gloop_sleep_forever();
+  return *rc;
+}
+
+static void nr_host(void *arg) {
+  (void)arg;
+  nr.host_rc = gloop_scope_ref_cancel(nr.ref);
+}
+
+static int nr_main(void *arg) {
+  (void)arg;
+  gloop_nursery *n;
+  ASSERT_ERR(gloop_nursery_get_ref(NULL, &nr.ref), GLOOP_EINVAL);
+  ASSERT_OK(gloop_nursery_open(&n));
+  ASSERT_ERR(gloop_nursery_get_ref(n, NULL), GLOOP_EINVAL);
+  ASSERT_OK(gloop_nursery_get_ref(n, &nr.ref));
+  for (int i = 0; i < 3; i++) ASSERT_OK(gloop_nursery_start(n, nr_child, &nr.child_rc[i], NULL, NULL));
+  gloop_timer *t = host_call(nr_host, NULL);
+  nr.close_rc = gloop_nursery_close(n);
+  ASSERT_ERR(gloop_scope_ref_cancel(nr.ref), GLOOP_ENOTFOUND);
+  gloop_timer_free(t);
+  return 0;
+}
+
+TEST_CASE(handles_nursery_ref) {
+  memset(&nr, 0, sizeof nr);
+  ASSERT_OK(test_guest_run(nr_main, NULL, NULL, 0));
+  ASSERT_OK(nr.host_rc);
+  for (int i = 0; i < 3; i++) ASSERT_ERR(nr.child_rc[i], GLOOP_ECANCELED);
+  ASSERT_OK(nr.close_rc);
+  return 0;
+}
+
+/* ---- Out of memory when the table grows ---------------------------------------------- */
+
+/* The table starts with 16 entries: the 17th ref makes it grow, which is
+ * where an allocation can fail. The failure leaves every earlier ref and
+ * the object itself working; a retry succeeds. */
+static int oom_main(void *arg) {
+  (void)arg;
+  enum { K = 17 };
+  gloop_scope *s[K];
+  gloop_scope_ref r[K];
+  for (int i = 0; i < K - 1; i++) {
+    ASSERT_OK(gloop_scope_open(INFINITY, 0, &s[i]));
+    ASSERT_OK(gloop_scope_get_ref(s[i], &r[i]));
+  }
+  ASSERT_OK(gloop_scope_open(INFINITY, 0, &s[K - 1]));
+  gloop_event *ev;
+  gloop_event_ref er;
+  gloop_task_ref tr;
+  ASSERT_OK(gloop_event_new(&ev));
+  gloop_fault_inject(0, GLOOP_FAULT_MEMORY, 1);
+  int scope_rc = gloop_scope_get_ref(s[K - 1], &r[K - 1]);
+  int event_rc = gloop_event_get_ref(ev, &er);
+  int task_rc = gloop_task_get_ref(gloop_current_task(), &tr);
+  gloop_fault_inject(-1, 0, 0);
+  ASSERT_ERR(scope_rc, GLOOP_ENOMEM);
+  ASSERT_ERR(event_rc, GLOOP_ENOMEM);
+  ASSERT_ERR(task_rc, GLOOP_ENOMEM);
+  ASSERT_OK(gloop_scope_ref_cancel(r[K - 2]));
+  ASSERT_EQ_INT(gloop_scope_cancel_called(s[K - 2]), 1);
+  ASSERT_OK(gloop_scope_get_ref(s[K - 1], &r[K - 1]));
+  ASSERT_OK(gloop_event_get_ref(ev, &er));
+  ASSERT_OK(gloop_event_ref_set(er));
+  ASSERT_EQ_INT(gloop_event_is_set(ev), 1);
+  gloop_event_free(ev);
+  for (int i = K - 1; i >= 0; i--) ASSERT_OK(gloop_scope_close(s[i]));
+  for (int i = 0; i < K; i++) ASSERT_ERR(gloop_scope_ref_cancel(r[i]), GLOOP_ENOTFOUND);
+  return 0;
+}
+
+TEST_CASE(handles_out_of_memory) {
+  ASSERT_OK(gloop_run(oom_main, NULL, NULL, NULL, NULL));
   return 0;
 }

@@ -108,6 +108,7 @@ MISUSE(scope_ref_cancel_host_closed, "gloop_scope_ref_cancel", "host context, af
 MISUSE(scope_ref_cancel_wrong_thread, "gloop_scope_ref_cancel", "another thread while the run is live", EWRONGTHREAD, "gloop_token_cancel_scope is the cross-thread call")
 MISUSE(scope_ref_cancel_in_done, "gloop_scope_ref_cancel", "in the run's done callback", ENORUN, "")
 MISUSE(scope_ref_cancel_after_run, "gloop_scope_ref_cancel", "the ref's run has ended (a new run may be live)", ENORUN, "")
+MISUSE(nursery_ref_cancel_closed, "gloop_scope_ref_cancel", "the ref of a nursery (gloop_nursery_get_ref) after the nursery closed", ENOTFOUND, "")
 MISUSE(task_ref_cancel_ended, "gloop_task_ref_cancel", "the task has ended", ENOTFOUND, "")
 MISUSE(task_ref_cancel_wrong_kind, "gloop_task_ref_cancel", "the fields of a scope ref copied into a task ref", EINVAL, "the scope is not cancelled")
 MISUSE(task_get_ref_wrong_thread, "gloop_task_get_ref", "another thread while the run is live", EWRONGTHREAD, "")

@@ -1014,6 +1014,16 @@ static int row_scope_ref_cancel_after_run(void) {
   return a != b ? ROW_MISMATCH : a;
 }
 
+static int t_nursery_ref_cancel_closed(void) {
+  gloop_nursery *n;
+  gloop_scope_ref r;
+  REL_CHECK_OK(gloop_nursery_open(&n));
+  REL_CHECK_OK(gloop_nursery_get_ref(n, &r));
+  REL_CHECK_OK(gloop_nursery_close(n));
+  return gloop_scope_ref_cancel(r);
+}
+static int row_nursery_ref_cancel_closed(void) { return in_task(t_nursery_ref_cancel_closed); }
+
 static int ended_task(void *a) {
   (void)a;
   return 0;

@@ -313,6 +313,13 @@ GLOOP_API int gloop_nursery_start(gloop_nursery *nursery, gloop_task_fn fn, void
 GLOOP_API int gloop_nursery_start_ex(gloop_nursery *nursery, gloop_task_fn fn, void *arg,
                                      const char *name, size_t stack_size,
                                      gloop_task **out);
+/** The ref of the nursery's cancel scope (see "Host-safe handles" below):
+ * gloop_scope_ref_cancel() on it is gloop_nursery_cancel(), and it returns
+ * GLOOP_ENOTFOUND once the nursery has closed. Errors: GLOOP_EINVAL (NULL
+ * nursery or out), GLOOP_ENORUN, GLOOP_EWRONGTHREAD, GLOOP_ENOMEM.
+ * Context: task or host context of the nursery's run. */
+struct gloop_scope_ref;
+GLOOP_API int gloop_nursery_get_ref(gloop_nursery *nursery, struct gloop_scope_ref *out);
 /** Cancels every task in the nursery (and the owner's code inside it). */
 GLOOP_API int gloop_nursery_cancel(gloop_nursery *nursery);
 /** Waits for every child to end, then frees the nursery. Returns 0, or the
@@ -428,7 +435,10 @@ GLOOP_API int gloop_task_ref_cancel(gloop_task_ref ref);
 /* These objects belong to the run live on the creating thread and are
  * created from task or host context of that run. They can be freed at any
  * time from that thread, also after the run ended; freeing one that tasks
- * still wait on wakes them with GLOOP_EDESTROYED. */
+ * still wait on wakes them with GLOOP_EDESTROYED, and freeing an event
+ * makes its ref (gloop_event_get_ref()) return GLOOP_ENOTFOUND. Freed from
+ * another thread while its run lives, an object that tasks wait on (or an
+ * event that has a ref) is leaked with a message on stderr instead. */
 
 typedef struct gloop_event gloop_event;
 GLOOP_API int gloop_event_new(gloop_event **out);
