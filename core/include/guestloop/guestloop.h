@@ -612,17 +612,22 @@ GLOOP_API int gloop_token_start(gloop_token *token, gloop_task_fn fn, void *arg,
  * run and *result is set to NULL). Any thread other than the host thread. */
 GLOOP_API int gloop_token_call(gloop_token *token, gloop_work_fn fn, void *arg, void **result);
 
-/** From any thread: asks the token's run to cancel the scope / cancel the
- * task / set the event that the ref names. The request travels as a
- * gloop_token_post() and is carried out on the host thread, in order with
- * the thread's other posts; if the object has ended by then (or the ref
- * belongs to another run), nothing happens. The outcome is not reported:
- * to learn it, call gloop_scope_ref_cancel() (...) inside a
- * gloop_token_call() function instead. Errors: GLOOP_EINVAL (NULL token,
+/** From any thread: asks the token's run to cancel the scope that the ref
+ * names (the two calls below do the same for a task and for an event). The
+ * request travels as a gloop_token_post() and is carried out on the host
+ * thread, in order with the calling thread's other posts; if the object has
+ * ended by then (or the ref belongs to another run), nothing happens. The
+ * outcome is not reported: to learn it, call gloop_scope_ref_cancel()
+ * inside a gloop_token_call() function instead. A request accepted before
+ * the host abandons the run does nothing and frees itself. Errors: GLOOP_EINVAL (NULL token,
  * null ref), GLOOP_ENORUN (the token's run has ended), GLOOP_ENOMEM. Any
  * thread, the host thread included. */
 GLOOP_API int gloop_token_cancel_scope(gloop_token *token, gloop_scope_ref ref);
+/** As gloop_token_cancel_scope(), for a task: on the host thread it does
+ * gloop_task_ref_cancel(ref). Errors and context the same. */
 GLOOP_API int gloop_token_cancel_task(gloop_token *token, gloop_task_ref ref);
+/** As gloop_token_cancel_scope(), for an event: on the host thread it does
+ * gloop_event_ref_set(ref). Errors and context the same. */
 GLOOP_API int gloop_token_set_event(gloop_token *token, gloop_event_ref ref);
 
 enum {
