@@ -49,7 +49,7 @@ case "$mode" in
     [ -d "$libdir" ] || libdir=$(dirname "$(find "$3" -name 'libguestloop.so' | head -n 1)")
     flags="-g -O1 -fsanitize=address -fno-omit-frame-pointer -I$3/include -L$libdir -Wl,-rpath,$libdir"
     # shellcheck disable=SC2086
-    "$6" -std=c11 $flags -o "$4/asan_c" "$5/asan_app.c" -lguestloop
+    "$6" -std=c11 $flags -pthread -o "$4/asan_c" "$5/asan_app.c" -lguestloop
     # shellcheck disable=SC2086
     "$7" -std=c++17 $flags -o "$4/asan_cxx" "$5/asan_app.cpp" -lguestloop
     for prog in asan_c asan_cxx; do
