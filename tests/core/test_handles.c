@@ -438,7 +438,7 @@ static struct {
   gloop_scope_ref scope_ref;
   gloop_task_ref main_ref;
   _Atomic int other_rc;
-  int end_rc, end_get_rc;
+  int end_rc, end_get_rc, end_event_rc;
   gloop_task *main_task;
 } ed;
 
@@ -454,6 +454,16 @@ static void ed_end_post(void *arg) {
   gloop_task_ref r;
   ed.end_rc = gloop_task_ref_cancel(ed.main_ref);
   ed.end_get_rc = gloop_task_get_ref(ed.main_task, &r);
+  /* Events and their refs still work here, as every run object does. */
+  gloop_event *ev = NULL;
+  gloop_event_ref er;
+  ed.end_event_rc = gloop_event_new(&ev);
+  if (ed.end_event_rc == 0) ed.end_event_rc = gloop_event_get_ref(ev, &er);
+  if (ed.end_event_rc == 0) ed.end_event_rc = gloop_event_ref_set(er);
+  if (ed.end_event_rc == 0 && !gloop_event_is_set(ev)) ed.end_event_rc = -1;
+  if (ed.end_event_rc == 0) ed.end_event_rc = gloop_event_clear(ev);
+  if (ed.end_event_rc == 0 && gloop_event_is_set(ev)) ed.end_event_rc = -1;
+  gloop_event_free(ev);
 }
 
 static int ed_main(void *arg) {
@@ -525,7 +535,7 @@ static int ed_main(void *arg) {
 
 TEST_CASE(handles_edges) {
   memset(&ed, 0, sizeof ed);
-  ed.end_rc = ed.end_get_rc = 12345;
+  ed.end_rc = ed.end_get_rc = ed.end_event_rc = 12345;
   /* Before any run. */
   ASSERT_ERR(gloop_scope_ref_cancel(ed.scope_ref), GLOOP_EINVAL);
   gloop_scope_ref never = {1025, 1};
@@ -533,6 +543,7 @@ TEST_CASE(handles_edges) {
   ASSERT_OK(gloop_run(ed_main, NULL, NULL, NULL, NULL));
   ASSERT_ERR(ed.end_rc, GLOOP_ENOTFOUND);
   ASSERT_ERR(ed.end_get_rc, GLOOP_ENOTFOUND);
+  ASSERT_OK(ed.end_event_rc);
   return 0;
 }
 
