@@ -185,6 +185,15 @@ typedef struct gloop__stack {
 int gloop__stack_alloc(struct gloop__run *run, size_t size, gloop__stack *out);
 void gloop__stack_release(struct gloop__run *run, gloop__stack *s);
 void gloop__stack_pool_drain(struct gloop__run *run);
+/* Abandon with a worker job in flight: the job's function may still read
+ * the task's stack (its argument often lives there), so the stack's pages
+ * leave the run with the job instead of being unmapped with the run.
+ * hand_over moves *from into *to and keeps the run from unmapping it;
+ * take_back undoes that (the job had already finished). gloop__stack_unmap()
+ * frees a handed-over stack on whichever thread frees the job. */
+void gloop__stack_hand_over(struct gloop__run *run, gloop__stack *from, gloop__stack *to);
+void gloop__stack_take_back(struct gloop__run *run, gloop__stack *from, gloop__stack *to);
+void gloop__stack_unmap(gloop__stack *s);
 /* Idle-time upkeep: gives back the pages of at most `max_calls` free stacks
  * beyond the cache bound. */
 void gloop__stack_trim(struct gloop__run *run, size_t max_calls);
@@ -333,6 +342,7 @@ typedef struct gloop__job {
   struct gloop_task *task;
   gloop__entryq *eq;
   void *reserved;               /* the completion entry, until it is queued */
+  gloop__stack stack;           /* the task's stack, if the run was abandoned under the job */
 } gloop__job;
 void gloop__job_completed(gloop__job *job); /* host thread */
 void gloop__job_free(gloop__job *job);
@@ -394,6 +404,7 @@ typedef struct gloop__run {
   size_t pool_alloc;            /* capacity of `pool` */
   size_t pool_trimmed;          /* pool[0 .. pool_trimmed) gave their pages back */
   void **slabs;                 /* every slab mapping of the run */
+  uint64_t *slab_held;          /* per slab: slots handed over to worker jobs (bit per slot) */
   size_t nslabs, slabs_alloc;
   char *slab_cursor;            /* next never-used slot of the newest slab */
   size_t slab_left;

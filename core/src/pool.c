@@ -42,6 +42,7 @@ static void pool_unref_locked(struct gloop__pool *p) {
 }
 
 void gloop__job_free(gloop__job *job) {
+  gloop__stack_unmap(&job->stack);
   gloop__entryq_unreserve(job->reserved);
   gloop__entryq_unref(job->eq);
   free(job);
@@ -155,9 +156,18 @@ void gloop__job_completed(gloop__job *job) {
  * if the completion is already queued, the host frees it on arrival. */
 static void job_unwait(gloop_task *t) {
   gloop__job *job = t->wait_obj;
+  gloop__run *run = t->run;
   job->detached = 1;
+  /* When the run is being abandoned, the task's stack is about to be
+   * unmapped while the job's function may still read it (through its
+   * argument, a local of the task): the stack goes with the job, and
+   * whoever frees the job unmaps it. It is handed over before the
+   * exchange, because from the exchange on the worker may free the job. */
+  int abandoning = run->finished;
+  if (abandoning) gloop__stack_hand_over(run, &t->stack, &job->stack);
   int expected = JOB_PENDING;
-  atomic_compare_exchange_strong(&job->state, &expected, JOB_ABANDONED);
+  if (!atomic_compare_exchange_strong(&job->state, &expected, JOB_ABANDONED) && abandoning)
+    gloop__stack_take_back(run, &job->stack, &t->stack); /* done already: nothing reads it */
 }
 
 int gloop_to_thread(gloop_work_fn fn, void *arg, int flags, void **result) {

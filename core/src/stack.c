@@ -136,10 +136,16 @@ static int carve_slot(gloop__run *run, gloop__stack *out) {
                          : run->alloc.fn(run->alloc.ud, run->slabs, n * sizeof *slabs);
       if (slabs == NULL) return GLOOP_ENOMEM;
       run->slabs = slabs;
+      uint64_t *held = gloop__fault(GLOOP_FAULT_MEMORY)
+                           ? NULL
+                           : run->alloc.fn(run->alloc.ud, run->slab_held, n * sizeof *held);
+      if (held == NULL) return GLOOP_ENOMEM;
+      run->slab_held = held;
       run->slabs_alloc = n;
     }
     void *p = map_region(slot * SLAB_STACKS);
     if (p == NULL) return GLOOP_ENOMEM;
+    run->slab_held[run->nslabs] = 0;
     run->slabs[run->nslabs++] = p;
     run->slab_cursor = p;
     run->slab_left = SLAB_STACKS;
@@ -210,17 +216,76 @@ void gloop__stack_trim(gloop__run *run, size_t max_calls) {
   }
 }
 
+/* Unmaps a slab except the slots handed over to worker jobs: each maximal
+ * run of slots that stay with the run is one munmap. */
+static void unmap_slab(char *slab, size_t slot, uint64_t held) {
+  size_t i = 0;
+  while (i < SLAB_STACKS) {
+    if (held >> i & 1) {
+      i++;
+      continue;
+    }
+    size_t j = i;
+    while (j < SLAB_STACKS && !(held >> j & 1)) j++;
+    munmap(slab + i * slot, (j - i) * slot);
+    i = j;
+  }
+}
+
 void gloop__stack_pool_drain(gloop__run *run) {
   while (run->pool_len > 0) deregister_stack(&run->pool[--run->pool_len]);
   run->pool_trimmed = 0;
   size_t slot = run->stack_size + guard_bytes(run);
-  for (size_t i = 0; i < run->nslabs; i++) munmap(run->slabs[i], slot * SLAB_STACKS);
+  for (size_t i = 0; i < run->nslabs; i++) unmap_slab(run->slabs[i], slot, run->slab_held[i]);
   gloop__free(&run->alloc, run->slabs);
+  gloop__free(&run->alloc, run->slab_held);
   gloop__free(&run->alloc, run->pool);
   run->slabs = NULL;
+  run->slab_held = NULL;
   run->pool = NULL;
   run->nslabs = run->slabs_alloc = run->pool_alloc = 0;
   run->slab_left = 0;
+}
+
+/* The slab and slot of a slab stack, found by address (a run has few slabs
+ * and this runs only at an abandon). */
+static uint64_t *held_bit(gloop__run *run, const gloop__stack *s, uint64_t *bit) {
+  size_t slot = run->stack_size + guard_bytes(run);
+  for (size_t i = 0; i < run->nslabs; i++) {
+    const char *lo = run->slabs[i];
+    const char *a = s->base;
+    if (a >= lo && a < lo + slot * SLAB_STACKS) {
+      *bit = (uint64_t)1 << ((size_t)(a - lo) / slot);
+      return &run->slab_held[i];
+    }
+  }
+  gloop__assert(!"a slab stack outside every slab");
+  return NULL;
+}
+
+void gloop__stack_hand_over(gloop__run *run, gloop__stack *from, gloop__stack *to) {
+  *to = *from;
+  from->base = NULL;
+  if (to->base == NULL || !to->in_slab) return;
+  uint64_t bit, *held = held_bit(run, to, &bit);
+  *held |= bit;
+}
+
+void gloop__stack_take_back(gloop__run *run, gloop__stack *from, gloop__stack *to) {
+  if (from->base != NULL && from->in_slab) {
+    uint64_t bit, *held = held_bit(run, from, &bit);
+    *held &= ~bit;
+  }
+  *to = *from;
+  from->base = NULL;
+}
+
+void gloop__stack_unmap(gloop__stack *s) {
+  if (s->base == NULL) return;
+  unpoison(s);
+  deregister_stack(s);
+  munmap(s->base, s->map_size);
+  s->base = NULL;
 }
 
 /* Whether a fault at addr, taken while task t runs, is a stack overflow: it

@@ -158,6 +158,7 @@ GLOOP_TEST(boundary_start_at_end_standalone)
 GLOOP_TEST(boundary_start_at_end_guest)
 GLOOP_TEST(boundary_starts_racing_the_end)
 GLOOP_TEST(boundary_abandon_with_work_queued)
+GLOOP_TEST(boundary_abandon_with_jobs_in_flight)
 GLOOP_TEST(boundary_epoll_failure_standalone)
 GLOOP_TEST(boundary_epoll_failure_guest)
 

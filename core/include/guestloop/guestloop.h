@@ -642,7 +642,9 @@ enum {
  * The pool holds at most gloop_options.max_threads workers; jobs beyond
  * that queue FIFO. Idle workers exit after thread_idle_timeout seconds. At
  * the end of the run idle workers exit; a worker still running an abandoned
- * function finishes it on its own, then exits. Errors: GLOOP_EINVAL,
+ * function finishes it on its own, then exits. If the host abandons the run
+ * while fn runs, the waiting task's stack stays mapped until fn returns, so
+ * an arg on that stack stays valid. Errors: GLOOP_EINVAL,
  * GLOOP_ECANCELED, GLOOP_ENOMEM (no worker could be created). Context: task. */
 GLOOP_API int gloop_to_thread(gloop_work_fn fn, void *arg, int flags, void **result);
 
