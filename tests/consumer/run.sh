@@ -55,8 +55,12 @@ case "$mode" in
     for prog in asan_c asan_cxx; do
       ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 "$4/$prog" 2>"$4/$prog.err"
       # A warning alone ("ignoring requested __asan_handle_no_return") means
-      # the runtime lost track of the stack, so any output counts as failure.
-      if [ -s "$4/$prog.err" ]; then cat "$4/$prog.err" >&2; exit 1; fi
+      # the runtime lost track of the stack, so any output counts as failure,
+      # except the one line the runtime prints at the first swapcontext of
+      # every program (the ucontext backend), whatever the program does.
+      grep -v "WARNING: ASan doesn't fully support makecontext/swapcontext" \
+        "$4/$prog.err" >"$4/$prog.report" || true
+      if [ -s "$4/$prog.report" ]; then cat "$4/$prog.err" >&2; exit 1; fi
     done
     ;;
   *) echo "run.sh: unknown mode $mode" >&2; exit 2 ;;
