@@ -535,6 +535,21 @@ CPP_TEST(handles_wrapper) {
     CHECK(hs.task_cancelled);
     CHECK(task_saw_cancel);
     CHECK(!gloop::cancel(hs.task));
+
+    /* A nursery's ref cancels the whole nursery; open_nursery() absorbs it. */
+    gloop_scope_ref nref{};
+    int children_cancelled = 0;
+    gloop::open_nursery([&](gloop::nursery &n) {
+      nref = n.ref();
+      for (int i = 0; i < 2; i++) n.start([&]() -> int {
+        children_cancelled += gloop_sleep_forever() == GLOOP_ECANCELED;
+        return 0;
+      });
+      gloop::checkpoint();
+      CHECK(gloop::cancel(nref));
+    });
+    CHECK_EQ(children_cancelled, 2);
+    CHECK(!gloop::cancel(nref));
     gloop_timer_free(timer);
   });
   /* After the run. */

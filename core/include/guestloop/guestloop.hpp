@@ -603,6 +603,16 @@ class nursery {
 
   /** \brief Cancels every child and the owner's code inside the nursery. */
   void cancel() { check(gloop_nursery_cancel(open_handle())); }
+  /**
+   * \brief A host-safe handle to the nursery's cancel scope
+   *        (gloop_nursery_get_ref()): gloop::cancel() on it cancels the nursery.
+   * \throws gloop::error GLOOP_ECLOSED once closed, GLOOP_ENOMEM.
+   */
+  gloop_scope_ref ref() const {
+    gloop_scope_ref r{};
+    check(gloop_nursery_get_ref(open_handle(), &r));
+    return r;
+  }
 
   /**
    * \brief Waits for every child to end, then frees the nursery.
