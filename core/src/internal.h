@@ -229,6 +229,7 @@ struct gloop_scope {
   unsigned caught : 1;          /* a blocking call returned ECANCELED due to this scope */
   unsigned deadline_fired : 1;
   unsigned is_nursery : 1;
+  uint32_t ref;                 /* handle slot + 1 (handles.c), 0 = none given out */
 };
 
 struct gloop_nursery {
@@ -267,6 +268,8 @@ struct gloop_task {
   void *wait_data;              /* per-wait data (a channel element, ...) */
   gloop__timer sleep;           /* used by gloop_sleep_until */
   void *asan_fake_stack;
+  uint32_t ref;                 /* handle slot + 1 (handles.c), 0 = none given out */
+  int cancel_called;            /* gloop_task_ref_cancel(): see gloop__task_check_cancel */
 #ifdef GLOOP_TSAN
   void *tsan_fiber;
 #endif
@@ -348,6 +351,25 @@ typedef struct gloop__job {
 } gloop__job;
 struct gloop__pool;
 void gloop__pool_close(struct gloop__pool *pool);
+
+/* ---- Handles ------------------------------------------------------------- */
+
+/* The run's table of generation-checked handles (handles.c): a slot names
+ * one live object of `kind`; when the object ends, the slot's generation
+ * moves on, so a handle given out earlier resolves to nothing instead of to
+ * freed memory. Slots are made only when a handle is asked for. */
+enum { GLOOP__REF_SCOPE = 1, GLOOP__REF_TASK, GLOOP__REF_EVENT };
+typedef struct gloop__hslot {
+  void *obj;                    /* NULL while free */
+  uint32_t gen;                 /* never 0 for a slot in use */
+  uint32_t kind;
+  uint32_t next_free;           /* free-list link: index + 1, 0 = end */
+} gloop__hslot;
+typedef struct gloop__handles {
+  gloop__hslot *slots;
+  uint32_t len, cap;
+  uint32_t free_head;           /* index + 1 of the first free slot, 0 = none */
+} gloop__handles;
 
 /* ---- The run ------------------------------------------------------------ */
 
@@ -436,6 +458,7 @@ typedef struct gloop__run {
   unsigned max_threads;
   double thread_idle;
   struct gloop_nursery sys;     /* system tasks (gloop_token_start) */
+  gloop__handles handles;       /* handles given to host code (handles.c) */
 
   int interrupted;              /* SIGINT cancelled the run */
   int sys_failed;               /* a system task failed and cancelled the run */
@@ -492,6 +515,10 @@ int gloop__block(gloop_task *t, void (*unwait)(gloop_task *), void *obj, int can
 /* The cancel check of every blocking call: GLOOP_ECANCELED if a scope above
  * the task (up to the first shield) is cancelled, also marking it caught. */
 int gloop__task_check_cancel(gloop_task *t);
+/* 1 if a cancellation reaches code of task t that runs in scope `from`:
+ * a cancelled scope on the way out (marked caught if mark_caught), or a
+ * cancelled task (t, or the owner of a nursery passed), up to a shield. */
+int gloop__cancel_reaches(const gloop_task *t, struct gloop_scope *from, int mark_caught);
 /* The current task, or NULL; also sets *err to GLOOP_ENOTTASK when NULL. */
 gloop_task *gloop__task_current(int *err);
 void gloop__task_free(gloop_task *t);
@@ -506,6 +533,20 @@ void gloop__scope_fini(struct gloop_scope *s);
 void gloop__scope_cancel(struct gloop_scope *s);
 void gloop__scope_attach(struct gloop_scope *s, gloop_task *t);
 void gloop__scope_detach(gloop_task *t);
+
+/* Cancels one task as if by a scope just outside its own scopes: the task
+ * and everything below it see GLOOP_ECANCELED, up to shields (cancel.c). */
+void gloop__task_cancel(gloop_task *t);
+
+/* Handles (handles.c). make: the handle of obj, stored in *slot (index + 1)
+ * on first use; fills run token and id. drop: obj has ended; its handles
+ * now resolve to GLOOP_ENOTFOUND. resolve: the object of that kind in the
+ * run live on this thread, else NULL with *err set. */
+int gloop__ref_make(gloop__run *run, uint32_t *slot, int kind, void *obj, uint64_t *run_out,
+                    uint64_t *id_out);
+void gloop__ref_drop(gloop__run *run, uint32_t *slot);
+void *gloop__ref_resolve(uint64_t run, uint64_t id, int kind, int *err);
+void gloop__handles_free(gloop__run *run);
 
 /* Nurseries (nursery.c): a child ended. */
 void gloop__nursery_child_done(struct gloop_nursery *n, gloop_task *t);

@@ -380,6 +380,7 @@ static void destroy_run(gloop__run *run) {
   }
   gloop__task_records_drain(run);
   free_scope_tree(run, &run->root);
+  gloop__handles_free(run);
   gloop__heap_free(&run->timers, &run->alloc);
   gloop__io_free(run);
   gloop__stack_pool_drain(run);

@@ -8,9 +8,7 @@
 #include "guestloop/testing.h"
 #include "internal.h"
 
-#ifdef GLOOP_ASAN
-#include <sanitizer/asan_interface.h>
-#endif
+#include "asan_hooks.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -179,11 +177,7 @@ int gloop__stack_alloc(gloop__run *run, size_t size, gloop__stack *out) {
  * AddressSanitizer's shadow memory; a stack handed out again, or memory
  * mapped later at the same address, would then look corrupt. */
 static void unpoison(const gloop__stack *s) {
-#ifdef GLOOP_ASAN
-  __asan_unpoison_memory_region((char *)s->base + s->guard, s->map_size - s->guard);
-#else
-  (void)s;
-#endif
+  gloop__asan_unpoison((char *)s->base + s->guard, s->map_size - s->guard);
 }
 
 void gloop__stack_release(gloop__run *run, gloop__stack *s) {

@@ -101,9 +101,13 @@ static int in_task(int (*body)(void)) {
   return row_result;
 }
 
+/* Optional: run by the main task of in_host() before the host-side call. */
+static void (*host_task_setup)(void);
+
 static int host_main(void *a) {
   (void)a;
   fixture_open();
+  if (host_task_setup) host_task_setup();
   int rc = gloop_sleep_forever();
   REL_CHECK_ERR(rc, GLOOP_ECANCELED);
   fixture_close();
@@ -911,6 +915,201 @@ static int t_nursery_start_stack_too_small(void) {
 static int row_nursery_start_stack_too_small(void) { return in_task(t_nursery_start_stack_too_small); }
 
 /* ---- The table ------------------------------------------------------------------------------------ */
+
+/* ---- Host-safe handles (refs) and the resettable event --------------------------------- */
+
+static gloop_scope_ref kept_scope_ref;
+static gloop_event_ref kept_event_ref;
+
+static int t_scope_get_ref_null(void) {
+  gloop_scope_ref r;
+  int a = gloop_scope_get_ref(NULL, &r);
+  int b = gloop_scope_get_ref(fx.scope, NULL);
+  return a != b ? ROW_MISMATCH : a;
+}
+static int row_scope_get_ref_null(void) { return in_task(t_scope_get_ref_null); }
+
+static int t_scope_ref_cancel_null_ref(void) {
+  gloop_scope_ref zero = {0, 0};
+  return gloop_scope_ref_cancel(zero);
+}
+static int row_scope_ref_cancel_null_ref(void) { return in_task(t_scope_ref_cancel_null_ref); }
+
+/* Opens a scope inside the fixture's, takes its ref, closes it. */
+static gloop_scope_ref closed_scope_ref(void) {
+  gloop_scope *s;
+  gloop_scope_ref r;
+  REL_CHECK_OK(gloop_scope_open(INFINITY, 0, &s));
+  REL_CHECK_OK(gloop_scope_get_ref(s, &r));
+  REL_CHECK_OK(gloop_scope_close(s));
+  return r;
+}
+
+static int t_scope_ref_cancel_closed(void) {
+  gloop_scope_ref old = closed_scope_ref();
+  gloop_scope *s;
+  gloop_scope_ref r;
+  REL_CHECK_OK(gloop_scope_open(INFINITY, 0, &s));
+  REL_CHECK_OK(gloop_scope_get_ref(s, &r));
+  int rc = gloop_scope_ref_cancel(old);
+  REL_CHECK(!gloop_scope_cancel_called(s), "a stale ref cancelled a later scope");
+  REL_CHECK_OK(gloop_scope_close(s));
+  return rc;
+}
+static int row_scope_ref_cancel_closed(void) { return in_task(t_scope_ref_cancel_closed); }
+
+/* The host-context row: the main task makes the ref of a scope it closes
+ * before the host-side call. */
+static void keep_closed_scope_ref(void) { kept_scope_ref = closed_scope_ref(); }
+static int h_scope_ref_cancel_closed(void) { return gloop_scope_ref_cancel(kept_scope_ref); }
+static int row_scope_ref_cancel_host_closed(void) {
+  host_task_setup = keep_closed_scope_ref;
+  return in_host(h_scope_ref_cancel_closed);
+}
+
+static int o_scope_ref_cancel(void) { return gloop_scope_ref_cancel(kept_scope_ref); }
+static int t_scope_ref_cancel_wrong_thread(void) {
+  REL_CHECK_OK(gloop_scope_get_ref(fx.scope, &kept_scope_ref));
+  int rc = on_other_thread(o_scope_ref_cancel);
+  REL_CHECK(!gloop_scope_cancel_called(fx.scope), "cancelled from the wrong thread");
+  return rc;
+}
+static int row_scope_ref_cancel_wrong_thread(void) { return in_task(t_scope_ref_cancel_wrong_thread); }
+
+static int in_done_rc;
+static int keep_ref_main(void *a) {
+  (void)a;
+  gloop_scope *s;
+  REL_CHECK_OK(gloop_scope_open(INFINITY, 0, &s));
+  REL_CHECK_OK(gloop_scope_get_ref(s, &kept_scope_ref));
+  REL_CHECK_OK(gloop_scope_close(s));
+  REL_CHECK_OK(gloop_event_new(&kept_event));
+  REL_CHECK_OK(gloop_event_get_ref(kept_event, &kept_event_ref));
+  REL_CHECK_OK(gloop_token_new(&kept_token));
+  return 0;
+}
+static void ref_done(const gloop_outcome *o, void *d) {
+  (void)o;
+  (void)d;
+  in_done_rc = gloop_scope_ref_cancel(kept_scope_ref);
+}
+static int row_scope_ref_cancel_in_done(void) {
+  REL_CHECK_OK(gloop_run(keep_ref_main, NULL, NULL, ref_done, NULL));
+  gloop_event_free(kept_event);
+  gloop_token_free(kept_token);
+  return in_done_rc;
+}
+
+static int later_main(void *a) {
+  (void)a;
+  return gloop_scope_ref_cancel(kept_scope_ref);
+}
+static int row_scope_ref_cancel_after_run(void) {
+  REL_CHECK_OK(gloop_run(keep_ref_main, NULL, NULL, NULL, NULL));
+  gloop_event_free(kept_event);
+  gloop_token_free(kept_token);
+  int a = gloop_scope_ref_cancel(kept_scope_ref);
+  /* The same from inside a later run on this thread. */
+  int b = gloop_run(later_main, NULL, NULL, NULL, NULL);
+  return a != b ? ROW_MISMATCH : a;
+}
+
+static int t_nursery_ref_cancel_closed(void) {
+  gloop_nursery *n;
+  gloop_scope_ref r;
+  REL_CHECK_OK(gloop_nursery_open(&n));
+  REL_CHECK_OK(gloop_nursery_get_ref(n, &r));
+  REL_CHECK_OK(gloop_nursery_close(n));
+  return gloop_scope_ref_cancel(r);
+}
+static int row_nursery_ref_cancel_closed(void) { return in_task(t_nursery_ref_cancel_closed); }
+
+static int ended_task(void *a) {
+  (void)a;
+  return 0;
+}
+static int t_task_ref_cancel_ended(void) {
+  gloop_task *t;
+  gloop_task_ref r;
+  REL_CHECK_OK(gloop_nursery_start(fx.n, ended_task, NULL, "ends", &t));
+  REL_CHECK_OK(gloop_task_get_ref(t, &r));
+  REL_CHECK_OK(gloop_sleep(0.1));
+  return gloop_task_ref_cancel(r);
+}
+static int row_task_ref_cancel_ended(void) { return in_task(t_task_ref_cancel_ended); }
+
+static int t_task_ref_cancel_wrong_kind(void) {
+  gloop_scope_ref r;
+  REL_CHECK_OK(gloop_scope_get_ref(fx.scope, &r));
+  gloop_task_ref forged = {r.run_, r.id_};
+  int rc = gloop_task_ref_cancel(forged);
+  REL_CHECK(!gloop_scope_cancel_called(fx.scope), "a forged ref cancelled the scope");
+  return rc;
+}
+static int row_task_ref_cancel_wrong_kind(void) { return in_task(t_task_ref_cancel_wrong_kind); }
+
+static gloop_task *kept_task;
+static int o_task_get_ref(void) {
+  gloop_task_ref r;
+  return gloop_task_get_ref(kept_task, &r);
+}
+static int t_task_get_ref_wrong_thread(void) {
+  kept_task = gloop_current_task();
+  return on_other_thread(o_task_get_ref);
+}
+static int row_task_get_ref_wrong_thread(void) { return in_task(t_task_get_ref_wrong_thread); }
+
+static int t_event_ref_set_freed(void) {
+  gloop_event *ev;
+  gloop_event_ref r;
+  REL_CHECK_OK(gloop_event_new(&ev));
+  REL_CHECK_OK(gloop_event_get_ref(ev, &r));
+  gloop_event_free(ev);
+  return gloop_event_ref_set(r);
+}
+static int row_event_ref_set_freed(void) { return in_task(t_event_ref_set_freed); }
+
+static int t_event_clear_null(void) { return gloop_event_clear(NULL); }
+static int row_event_clear_null(void) { return in_task(t_event_clear_null); }
+
+static int row_event_clear_after_run(void) {
+  run_keeping_objects();
+  int rc = gloop_event_clear(kept_event);
+  free_kept();
+  return rc;
+}
+
+static int o_event_clear(void) { return gloop_event_clear(fx.ev); }
+static int t_event_clear_wrong_thread(void) { return on_other_thread(o_event_clear); }
+static int row_event_clear_wrong_thread(void) { return in_task(t_event_clear_wrong_thread); }
+
+static int t_token_cancel_scope_null(void) {
+  gloop_scope_ref r, zero = {0, 0};
+  REL_CHECK_OK(gloop_scope_get_ref(fx.scope, &r));
+  int a = gloop_token_cancel_scope(NULL, r);
+  int b = gloop_token_cancel_scope(fx.tok, zero);
+  return a != b ? ROW_MISMATCH : a;
+}
+static int row_token_cancel_scope_null(void) { return in_task(t_token_cancel_scope_null); }
+
+static int o_token_cancel_kept(void) { return gloop_token_cancel_scope(fx.tok, kept_scope_ref); }
+static int t_token_cancel_scope_closed(void) {
+  kept_scope_ref = closed_scope_ref();
+  int rc = on_other_thread(o_token_cancel_kept);
+  /* Let the request run: it must find nothing to cancel. */
+  REL_CHECK_OK(gloop_sleep(0.1));
+  REL_CHECK(!gloop_scope_cancel_called(fx.scope), "a stale request cancelled another scope");
+  return rc;
+}
+static int row_token_cancel_scope_closed(void) { return in_task(t_token_cancel_scope_closed); }
+
+static int row_token_cancel_scope_after_run(void) {
+  REL_CHECK_OK(gloop_run(keep_ref_main, NULL, NULL, NULL, NULL));
+  int rc = gloop_token_cancel_scope(kept_token, kept_scope_ref);
+  gloop_event_free(kept_event);
+  gloop_token_free(kept_token);
+  return rc;
+}
 
 typedef struct row {
   const char *id;
