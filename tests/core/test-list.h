@@ -74,6 +74,16 @@ GLOOP_TEST(token_start_system_task)
 GLOOP_TEST(thread_pool)
 GLOOP_TEST(thread_cancel)
 
+/* test_job_cancel.c */
+GLOOP_TEST(job_check_cancelled_standalone)
+GLOOP_TEST(job_check_cancelled_guest)
+GLOOP_TEST(job_cancel_fd_standalone)
+GLOOP_TEST(job_cancel_fd_guest)
+GLOOP_TEST(job_cancelled_with_the_run)
+GLOOP_TEST(job_abandoned_is_told)
+GLOOP_TEST(job_told_at_abandon)
+GLOOP_TEST(job_calls_outside_a_job)
+
 /* test_signal.c */
 GLOOP_TEST(sigint_cancels_run)
 GLOOP_TEST(sigint_second_signal)

@@ -98,6 +98,8 @@ MISUSE(cancel_run_wrong_thread, "gloop_cancel_run", "a thread with no run of its
 MISUSE(token_call_host_thread, "gloop_token_call", "the run's own host thread", EBUSY, "it would deadlock")
 MISUSE(abandon_in_task, "gloop_abandon_run", "inside a task", EBUSY, "")
 MISUSE(abandon_in_tick, "gloop_abandon_run", "inside a tick (a timer callback)", EBUSY, "")
+MISUSE(thread_check_cancelled_outside_job, "gloop_thread_check_cancelled", "not inside a gloop_to_thread() job (here: in a task)", EWRONGTHREAD, "")
+MISUSE(thread_cancel_fd_outside_job, "gloop_thread_cancel_fd", "not inside a gloop_to_thread() job (here: on the host thread, no run)", EWRONGTHREAD, "no descriptor is made")
 MISUSE(abandon_in_end_post, "gloop_abandon_run", "in a post that runs as the run ends (after its last task exited)", EBUSY, "such posts run inside the run's last tick; see the end sequence in design.md")
 
 MISUSE_SECTION("The end of a run, step by step")

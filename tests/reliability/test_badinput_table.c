@@ -558,6 +558,10 @@ static int t_abandon_in_tick(void) {
 }
 static int row_abandon_in_tick(void) { return in_task(t_abandon_in_tick); }
 
+static int t_check_cancelled_in_task(void) { return gloop_thread_check_cancelled(); }
+static int row_thread_check_cancelled_outside_job(void) { return in_task(t_check_cancelled_in_task); }
+static int row_thread_cancel_fd_outside_job(void) { return gloop_thread_cancel_fd(); }
+
 /* A post accepted just before the last task exits runs as the run ends. */
 static int end_post_abandon_rc = ROW_MISMATCH;
 static void abandon_from_end_post(void *a) {
