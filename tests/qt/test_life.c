@@ -17,6 +17,7 @@ typedef struct life_state {
   int cleanups;
   int main_cancelled;     /* the main task saw GLOOP_ECANCELED after its nursery */
   int quit_from_task;     /* the main task quits the application itself */
+  int exit_from_task;     /* ... with QCoreApplication::exit(this code) */
   int quit_rc_in_run;     /* gloop_in_run() right after the quit request */
   int visible_after_quit;
   int visible_at_done;
@@ -50,7 +51,10 @@ static int main_with_workers(void *arg) {
   if (s->quit_from_task) {
     CHECK_OK(gloop_sleep(0.03));
     s->quit_at = qts_now();
-    gloop_qt_app_quit(qt_app);
+    if (s->exit_from_task != 0)
+      qts_exit(s->exit_from_task);
+    else
+      gloop_qt_app_quit(qt_app);
     s->quit_rc_in_run = gloop_in_run();
   }
   rc = gloop_nursery_close(n);
@@ -254,6 +258,31 @@ QT_CASE(qt_exit_while_running) {
   CHECK(!gloop_in_run());
   /* Nothing of the run is left. */
   CHECK_INT(qt_live_allocs(), ==, 0);
+  gloop_qt_widget_free(s.window);
+  gloop_qt_app_free(app);
+  return 0;
+}
+
+/* exit() from a task: Qt's loop returns once the tick has ended, and the
+ * run winds down as after any other exit(). */
+QT_CASE(qt_exit_from_task) {
+  gloop_qt_app *app = qt_app_make();
+  life_state s;
+  memset(&s, 0, sizeof s);
+  s.quit_from_task = 1;
+  s.exit_from_task = 5;
+  make_window(&s);
+  CHECK_OK(gloop_qt_start(main_with_workers, &s, life_done, &s, NULL));
+  qt_capture_begin();
+  int code = gloop_qt_app_exec(app);
+  const char *err = qt_capture_end();
+  CHECK_INT(code, ==, 5);
+  CHECK_INT(s.quit_rc_in_run, ==, 1);
+  CHECK_INT(s.done_calls, ==, 1);
+  CHECK_INT(s.cleanups_at_done, ==, WORKERS);
+  CHECK_INT(s.main_cancelled, ==, 1);
+  CHECK_NOT_CONTAINS(err, "abandoned");
+  CHECK(!gloop_in_run());
   gloop_qt_widget_free(s.window);
   gloop_qt_app_free(app);
   return 0;
