@@ -60,6 +60,8 @@ struct glib_host {
   GThread *thread;
   atomic_ulong threadsafe_posts, threadsafe_on_host;
   unsigned long host_posts, dispatches;
+  int in_callback; /* guest callbacks running on the host thread right now */
+  int running;     /* inside glib_host_run() */
 };
 
 /* Ready exactly while calls are queued; never asks for a timeout, so an
@@ -81,7 +83,9 @@ static gboolean local_dispatch(GSource *s, GSourceFunc unused, gpointer data)
   size_t n = ls->len;
   (void)unused;
   h->dispatches++;
+  h->in_callback++;
   for (size_t i = 0; i < n; i++) ls->calls[i].fn(ls->calls[i].arg);
+  h->in_callback--;
   memmove(ls->calls, ls->calls + n, (ls->len - n) * sizeof *ls->calls);
   ls->len -= n;
   return G_SOURCE_CONTINUE;
@@ -92,6 +96,8 @@ static void local_finalize(GSource *s) { free(((local_source *)s)->calls); }
 static GSourceFuncs local_funcs = {local_prepare, local_check, local_dispatch, local_finalize,
                                    NULL, NULL};
 
+static void post_threadsafe(gloop_callback_fn fn, void *fn_arg, void *host_data);
+
 static void post_host(gloop_callback_fn fn, void *fn_arg, void *host_data)
 {
   glib_host *h = host_data;
@@ -100,9 +106,10 @@ static void post_host(gloop_callback_fn fn, void *fn_arg, void *host_data)
     size_t cap = ls->cap ? 2 * ls->cap : 64;
     pending_call *calls = realloc(ls->calls, cap * sizeof *calls);
     if (calls == NULL) {
-      /* The threadsafe path allocates less at a time and is always right. */
-      fprintf(stderr, "glib-host: out of memory queueing a callback\n");
-      abort();
+      /* A post must not be dropped. The threadsafe path is always right
+       * and allocates less at a time (GLib aborts if even that fails). */
+      post_threadsafe(fn, fn_arg, host_data);
+      return;
     }
     ls->calls = calls;
     ls->cap = cap;
@@ -111,19 +118,28 @@ static void post_host(gloop_callback_fn fn, void *fn_arg, void *host_data)
   h->host_posts++;
 }
 
+
+/* One threadsafe post: the call and the adapter it belongs to. */
+typedef struct posted_call {
+  pending_call call;
+  glib_host *host;
+} posted_call;
+
 static gboolean run_posted(gpointer data)
 {
-  pending_call *c = data;
-  c->fn(c->arg);
+  posted_call *c = data;
+  c->host->in_callback++;
+  c->call.fn(c->call.arg);
+  c->host->in_callback--;
   return G_SOURCE_REMOVE;
 }
 
 static void post_threadsafe(gloop_callback_fn fn, void *fn_arg, void *host_data)
 {
   glib_host *h = host_data;
-  pending_call *c = g_new(pending_call, 1);
-  c->fn = fn;
-  c->arg = fn_arg;
+  posted_call *c = g_new(posted_call, 1);
+  c->call = (pending_call){fn, fn_arg};
+  c->host = h;
   GSource *s = g_idle_source_new();
   g_source_set_priority(s, G_PRIORITY_DEFAULT);
   /* g_free runs when the source is destroyed, dispatched or not. */
@@ -142,11 +158,17 @@ static const gloop_host_ops glib_ops = {
     .quit = quit_loop,
 };
 
-void glib_host_quit(glib_host *h)
+static int on_host_thread(const glib_host *h) { return g_thread_self() == h->thread; }
+
+int glib_host_quit(glib_host *h)
 {
+  if (h == NULL) return GLOOP_EINVAL;
+  if (!on_host_thread(h)) return GLOOP_EWRONGTHREAD;
   /* 1: a run is live and now cancelled; the policy quits the loop after
-   * the run's done callback. Anything else: nothing to wait for. */
+   * the run's done callback. Anything else (no run on this thread):
+   * nothing to wait for. */
   if (gloop_host_request_quit() != 1) g_main_loop_quit(h->loop);
+  return 0;
 }
 
 static gboolean on_sigint(gpointer data)
@@ -182,8 +204,22 @@ glib_host *glib_host_new(int sigint)
 void glib_host_free(glib_host *h)
 {
   if (h == NULL) return;
-  /* GLOOP_ENORUN (nothing live) is the normal answer here. */
-  gloop_host_ending();
+  if (!on_host_thread(h)) {
+    fprintf(stderr, "glib-host: glib_host_free called off the host thread; ignored\n");
+    return;
+  }
+  /* The loop, or a guest callback, is still on the stack. */
+  if (h->running || h->in_callback > 0) {
+    fprintf(stderr, "glib-host: glib_host_free called while its loop runs; ignored\n");
+    return;
+  }
+  /* GLOOP_ENORUN (nothing live) is the normal answer here; GLOOP_EBUSY
+   * means the call came from inside the run, whose ticks still use the
+   * context. */
+  if (gloop_host_ending() == GLOOP_EBUSY) {
+    fprintf(stderr, "glib-host: glib_host_free called from inside the guest run; ignored\n");
+    return;
+  }
   if (h->sigint != NULL) {
     g_source_destroy(h->sigint);
     g_source_unref(h->sigint);
@@ -199,22 +235,37 @@ void glib_host_free(glib_host *h)
 int glib_host_start(glib_host *h, gloop_task_fn entry, void *arg, gloop_done_fn done_cb,
                     void *data, const gloop_options *opts)
 {
+  if (h == NULL) return GLOOP_EINVAL;
+  if (!on_host_thread(h)) return GLOOP_EWRONGTHREAD;
   return gloop_host_start(&glib_ops, h, entry, arg, done_cb, data, opts);
 }
 
-void glib_host_run(glib_host *h)
+int glib_host_run(glib_host *h)
 {
+  if (h == NULL) return GLOOP_EINVAL;
+  if (!on_host_thread(h)) return GLOOP_EWRONGTHREAD;
+  /* A task's stack is small, and a nested loop would deliver the next
+   * tick inside the current one. */
+  if (gloop_current_task() != NULL || h->in_callback > 0) return GLOOP_EBUSY;
+  if (h->running) return GLOOP_EBUSY;
+  h->running = 1;
   g_main_context_push_thread_default(h->ctx);
   g_main_loop_run(h->loop);
   g_main_context_pop_thread_default(h->ctx);
+  h->running = 0;
+  return 0;
 }
 
-GMainContext *glib_host_context(glib_host *h) { return h->ctx; }
+GMainContext *glib_host_context(glib_host *h) { return h != NULL ? h->ctx : NULL; }
 
 glib_host_stats glib_host_get_stats(glib_host *h)
 {
-  glib_host_stats s = {atomic_load(&h->threadsafe_posts), atomic_load(&h->threadsafe_on_host),
-                       h->host_posts, h->dispatches};
+  glib_host_stats s = {0, 0, 0, 0};
+  if (h == NULL) return s;
+  s.threadsafe_posts = atomic_load(&h->threadsafe_posts);
+  s.threadsafe_on_host = atomic_load(&h->threadsafe_on_host);
+  s.host_posts = h->host_posts;
+  s.dispatches = h->dispatches;
   return s;
 }
 
@@ -343,7 +394,7 @@ int main(int argc, char **argv)
     glib_host_free(h);
     return 1;
   }
-  glib_host_run(h);
+  glib_host_run(h); /* cannot fail here: this is the host thread, outside any run */
   glib_host_free(h);
   return p.status == 0 || p.status == GLOOP_ECANCELED ? 0 : 1;
 }

@@ -608,6 +608,73 @@ static int case_idle_cpu(void)
   return 0;
 }
 
+/* ---- Misuse of the adapter ---------------------------------------------------------- */
+
+static struct {
+  int start_rc, run_rc, quit_rc, get_null;
+  int run_in_task, run_in_callback;
+  int freed_in_task;
+} mu;
+
+static void *other_thread(void *arg)
+{
+  (void)arg;
+  mu.start_rc = glib_host_start(H, numbered, (void *)0, rec_done, NULL, NULL);
+  mu.run_rc = glib_host_run(H);
+  mu.quit_rc = glib_host_quit(H);
+  /* Refused with a message; the adapter stays usable. */
+  glib_host_free(H);
+  return NULL;
+}
+
+static void run_in_callback(void *arg)
+{
+  (void)arg;
+  mu.run_in_callback = glib_host_run(H);
+  /* Refused: the loop is running (and this is a GLib callback). */
+  glib_host_free(H);
+  glib_host_quit(H);
+}
+
+static int misuse_main(void *arg)
+{
+  (void)arg;
+  mu.run_in_task = glib_host_run(H);
+  glib_host_free(H); /* refused: inside the run */
+  /* Until run_in_callback's quit cancels the run. */
+  int rc = gloop_sleep_forever();
+  return rc == GLOOP_ECANCELED ? 0 : rc;
+}
+
+static int case_misuse(void)
+{
+  memset(&mu, 0, sizeof mu);
+  ran[0] = 0;
+  CHECK_ERR(glib_host_start(NULL, numbered, NULL, NULL, NULL, NULL), GLOOP_EINVAL);
+  CHECK_ERR(glib_host_run(NULL), GLOOP_EINVAL);
+  CHECK_ERR(glib_host_quit(NULL), GLOOP_EINVAL);
+  CHECK(glib_host_context(NULL) == NULL);
+  CHECK_INT(glib_host_get_stats(NULL).host_posts, ==, 0);
+  glib_host_free(NULL);
+  host_setup(0);
+  /* The adapter's own errors, and the policy's. */
+  CHECK_ERR(glib_host_start(H, NULL, NULL, NULL, NULL, NULL), GLOOP_EINVAL);
+  pthread_t th;
+  CHECK_INT(pthread_create(&th, NULL, other_thread, NULL), ==, 0);
+  pthread_join(th, NULL);
+  CHECK_ERR(mu.start_rc, GLOOP_EWRONGTHREAD);
+  CHECK_ERR(mu.run_rc, GLOOP_EWRONGTHREAD);
+  CHECK_ERR(mu.quit_rc, GLOOP_EWRONGTHREAD);
+  CHECK_OK(glib_host_start(H, misuse_main, NULL, quit_after_done, NULL, NULL));
+  CHECK_ERR(glib_host_start(H, numbered, NULL, NULL, NULL, NULL), GLOOP_ERUNNING);
+  after_ms(1, run_in_callback, NULL);
+  CHECK_OK(glib_host_run(H));
+  CHECK_ERR(mu.run_in_task, GLOOP_EBUSY);
+  CHECK_ERR(mu.run_in_callback, GLOOP_EBUSY);
+  host_finish(0);
+  return 0;
+}
+
 /* ---- Runner ------------------------------------------------------------------------- */
 
 typedef struct entry {

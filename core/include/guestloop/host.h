@@ -93,8 +93,10 @@ GLOOP_API int gloop_host_start(const gloop_host_ops *ops, void *host_data, gloop
  * policy run is live on any thread (also during the done callback and
  * after an abandon): let the quit go ahead. Errors: GLOOP_EWRONGTHREAD (no
  * policy run on this thread, but one is live on another: a quit request
- * belongs to the host thread). Context: host thread, in host context or in
- * a task of the run. */
+ * belongs to the host thread; nothing is cancelled). Anything but 1 means
+ * "not held": an adapter that has checked its own thread lets the quit go
+ * ahead (a program may run several host threads, each with its own run).
+ * Context: host thread, in host context or in a task of the run. */
 GLOOP_API int gloop_host_request_quit(void);
 
 /** The host's loop has ended, or its application is going away. If a
