@@ -123,11 +123,14 @@ void run_exec_returned() noexcept {
     if (draining != nullptr || gloop_current_task() != nullptr || host_dispatch_depth() > 0) return;
     while (gloop_host_live()) {
       QEventLoop loop;
+      /* draining never outlives the loop, whatever leaves this scope. */
+      struct Forget {
+        ~Forget() { draining = nullptr; }
+      } forget;
       draining = &loop;
       drained = false;
       gloop_host_request_quit();
       loop.exec();
-      draining = nullptr;
       if (!drained) break;
     }
   });
