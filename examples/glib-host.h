@@ -18,6 +18,7 @@ typedef struct glib_host_stats {
   unsigned long threadsafe_on_host; /* ... of which from the host thread */
   unsigned long host_posts;       /* callbacks queued by the host-thread post */
   unsigned long dispatches;       /* batches the host-thread source ran */
+  unsigned long host_posts_off_host; /* host-thread posts made elsewhere (sent the threadsafe way) */
 } glib_host_stats;
 
 /* A new adapter on a new GMainContext; the calling thread becomes the host

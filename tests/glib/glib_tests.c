@@ -93,6 +93,7 @@ static struct {
   int live;     /* gloop_host_live() during the callback */
   int status;
   char message[256];
+  glib_host_stats at_done; /* the adapter's counters when done ran */
 } done_rec;
 
 static void rec_done(const gloop_outcome *o, void *data)
@@ -104,6 +105,7 @@ static void rec_done(const gloop_outcome *o, void *data)
   done_rec.live = gloop_host_live();
   done_rec.status = o->status;
   snprintf(done_rec.message, sizeof done_rec.message, "%s", o->message);
+  done_rec.at_done = glib_host_get_stats(H);
 }
 
 /* A run that ends by itself quits the loop from its done callback, as the
@@ -133,10 +135,16 @@ static void spin_context(double seconds)
 }
 
 /* The end of every case: the run ended once, on the host thread, outside
- * any task, with `status`; nothing more comes; the adapter goes. */
+ * any task, with `status`; nothing was posted after done, of either kind;
+ * the host-thread post was never called from another thread; the adapter
+ * goes. */
 static void host_finish(int status)
 {
   spin_context(0.02);
+  glib_host_stats st = glib_host_get_stats(H);
+  CHECK_INT(st.threadsafe_posts, ==, done_rec.at_done.threadsafe_posts);
+  CHECK_INT(st.host_posts, ==, done_rec.at_done.host_posts);
+  CHECK_INT(st.host_posts_off_host, ==, 0);
   CHECK_INT(done_rec.calls, ==, 1);
   CHECK_INT(done_rec.off_host, ==, 0);
   CHECK_INT(done_rec.in_task, ==, 0);
