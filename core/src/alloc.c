@@ -36,6 +36,14 @@ void *gloop__sys_calloc(size_t size) {
   return calloc(1, size ? size : 1);
 }
 
+void *gloop__sys_calloc_aligned(size_t align, size_t size) {
+  void *p = NULL;
+  if (gloop__fault(GLOOP_FAULT_MEMORY) || posix_memalign(&p, align, size ? size : 1) != 0)
+    return NULL;
+  memset(p, 0, size);
+  return p;
+}
+
 void *gloop__calloc(const gloop__alloc *a, size_t size) {
   void *p = gloop__malloc(a, size);
   if (p) memset(p, 0, size);

@@ -75,12 +75,19 @@ void gloop__scope_cancel(struct gloop_scope *s) {
   deliver(s);
 }
 
-static int effectively_cancelled_above(const struct gloop_scope *s) {
-  for (const struct gloop_scope *p = s->parent; p; p = p->parent) {
-    if (p->cancelled) return 1;
-    if (p->shield) return 0;
-  }
-  return 0;
+/* A task's own cancellation sits just outside the scopes the task opened
+ * (gloop__task_check_cancel() meets it there), so delivering it means
+ * waking the tasks below the outermost of those scopes, or the task itself
+ * if it has none open. */
+void gloop__task_cancel(gloop_task *t) {
+  if (t->cancel_called || t->state == GLOOP__TASK_DONE) return;
+  t->cancel_called = 1;
+  struct gloop_scope *outer = NULL;
+  for (struct gloop_scope *s = t->scope; s && s->owner == t; s = s->parent) outer = s;
+  if (outer != NULL)
+    deliver(outer);
+  else
+    wake_cancelled(t);
 }
 
 /* ---- Public API ------------------------------------------------------------ */
@@ -147,6 +154,7 @@ int gloop_scope_close(gloop_scope *s) {
   gloop__assert(gloop__queue_empty(&s->children));
   gloop__scope_attach(s->parent, t);
   gloop__scope_fini(s);
+  gloop__ref_drop(t->run, &s->ref);
   int rc = (s->fail && s->deadline_fired) ? GLOOP_ETIMEDOUT : 0;
   if (rc) gloop__set_last_message("deadline expired (fail_after)");
   gloop__free(&t->run->alloc, s);
@@ -191,8 +199,10 @@ int gloop_scope_set_shield(gloop_scope *s, int shield) {
   int was = s->shield;
   s->shield = shield != 0;
   /* Dropping a shield exposes the subtree to a cancellation already
-   * delivered above it. */
-  if (was && !s->shield && !s->cancelled && effectively_cancelled_above(s)) deliver(s);
+   * delivered above it, a cancelled task (its owner's or an outer one's)
+   * included. */
+  if (was && !s->shield && !s->cancelled && gloop__cancel_reaches(s->owner, s->parent, 0))
+    deliver(s);
   return 0;
 }
 
@@ -202,7 +212,7 @@ int gloop_scope_cancelled_caught(const gloop_scope *s) { return s ? s->caught : 
 
 int gloop_cancel_run(void) {
   gloop__run *run = gloop__run_current();
-  if (run == NULL || run->finished) return GLOOP_ENORUN;
+  if (run == NULL || run->phase != GLOOP__RUN_LIVE) return GLOOP_ENORUN;
   gloop__scope_cancel(&run->root);
   return 0;
 }

@@ -1,288 +1,184 @@
-/* entry.c - the thread-safe entry queue, tokens, system tasks and calls into the run from other threads. */
-#include <errno.h>
-#include <string.h>
-#include <unistd.h>
+/* entry.c - the entry queue: the one thread-safe way into a run, a lock-free many-producer, one-consumer queue of entries that carry their own callback. */
+#include <sched.h>
 
 #include "internal.h"
 
-enum entry_kind { ENTRY_POST, ENTRY_START, ENTRY_CALL, ENTRY_COMPLETE };
-
-/* A waiting gloop_token_call(): the calling thread sleeps on cv until the
- * host has run the function. Lives on the caller's stack. */
-typedef struct call_wait {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int done;
-  int status; /* 0, or GLOOP_EABANDONED: the run was abandoned first */
-  void *result;
-} call_wait;
-
-typedef struct entry {
-  gloop__queue node;
-  enum entry_kind kind;
-  union {
-    gloop_callback_fn post;
-    gloop_task_fn task;
-    gloop_work_fn work;
-  } fn;
-  void *arg;
-  call_wait *call;
-  gloop__job *job;
-  char name[32];
-} entry;
-
-#define MAX_SPARE 1024
-
-struct gloop_token {
-  gloop__entryq *q;
+/* The queue is an intrusive linked list in the style of Dmitry Vyukov's
+ * MPSC queue: a producer swaps itself in as the new tail with one atomic
+ * exchange and then links the previous tail to itself; the consumer (the
+ * host thread) follows the links from `head`. The stub node keeps the list
+ * non-empty, so producers never touch the consumer's end. Between the
+ * exchange and the link a producer's entry is in the queue but not yet
+ * reachable: the consumer sees "in progress", which counts as pending
+ * (see gloop__entryq_pending()), never as empty.
+ *
+ * Closing is counted rather than locked: `pushes` holds, in its upper bits,
+ * how many pushes have begun, and in bit 0 whether the queue is closed. A
+ * push that begins after the close is refused; one that began before it
+ * completes, and is delivered. The closer learns from its fetch-or how many
+ * pushes began before it, and drains until it has received that many. */
+/* Producers write `tail` and `pushes`, the host writes `head`, the stub
+ * and its counters: each group has a cache line of its own, so a busy
+ * host does not take the producers' line away from them at every entry. */
+#define LINE 64
+struct gloop__entryq {
+  _Alignas(LINE) gloop__entry *_Atomic tail; /* producers: the newest entry */
+  _Atomic uint64_t pushes;      /* (pushes begun << 1) | closed */
+  gloop__wake *wake;            /* set once; read by producers */
+  _Atomic int refs;
+  _Alignas(LINE) gloop__entry *head; /* host: the last entry taken (or the stub) */
+  gloop__entry stub;
+  uint64_t received;            /* host: entries taken so far */
+  uint64_t accepted;            /* host, once closed: pushes begun before the close */
+  int closed;                   /* host: closed by gloop__entryq_close() */
+  void *given, *given_last;     /* host: nodes given back during this drain */
+  _Alignas(LINE) void *_Atomic spare; /* spare nodes of the queue's users */
 };
 
-gloop__entryq *gloop__entryq_new(int wakefd) {
-  gloop__entryq *q = gloop__sys_calloc(sizeof *q);
-  if (q == NULL) return NULL;
-  pthread_mutex_init(&q->mu, NULL);
-  gloop__queue_init(&q->items);
-  gloop__queue_init(&q->spare);
-  atomic_store(&q->refs, 1);
-  q->wakefd = wakefd;
-  q->host = pthread_self();
-  return q;
+#define CLOSED ((uint64_t)1)
+
+int gloop__entryq_new(gloop__wake *wake, gloop__entryq **out) {
+  gloop__entryq *q = gloop__sys_calloc_aligned(LINE, sizeof *q);
+  if (q == NULL) return GLOOP_ENOMEM;
+  atomic_init(&q->stub.next, NULL);
+  atomic_init(&q->tail, &q->stub);
+  q->head = &q->stub;
+  atomic_init(&q->pushes, 0);
+  atomic_init(&q->refs, 1);
+  atomic_init(&q->spare, NULL);
+  q->wake = wake;
+  gloop__wake_ref(wake);
+  *out = q;
+  return 0;
 }
+
+void gloop__entryq_ref(gloop__entryq *q) { atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed); }
 
 void gloop__entryq_unref(gloop__entryq *q) {
   if (q == NULL || atomic_fetch_sub(&q->refs, 1) != 1) return;
-  gloop__queue *n;
-  while ((n = gloop__queue_pop(&q->spare)) != NULL) free(gloop__container_of(n, entry, node));
-  pthread_mutex_destroy(&q->mu);
+  void *b = atomic_load(&q->spare);
+  while (b != NULL) {
+    void *next = *(void **)b;
+    free(b);
+    b = next;
+  }
+  gloop__wake_unref(q->wake);
   free(q);
 }
 
-/* Entry nodes are recycled through `spare` under the queue's lock, so a
- * steady stream of posts allocates nothing. */
-static entry *entry_get(gloop__entryq *q) {
-  gloop__queue *n = gloop__queue_pop(&q->spare);
-  if (n) {
-    q->nspare--;
-    return gloop__container_of(n, entry, node);
-  }
-  return gloop__sys_malloc(sizeof(entry));
+/* The host collects given-back nodes in a list of its own while it drains
+ * and hands the whole list over with one exchange at the end, so the spare
+ * stack's cache line moves once per drain, not once per entry. Only the
+ * host pushes and takers only ever take the whole stack, so a node seen on
+ * top is never popped and pushed back between the load and the exchange. */
+void gloop__entryq_give_spare(gloop__entryq *q, void *block) {
+  *(void **)block = q->given;
+  if (q->given == NULL) q->given_last = block;
+  q->given = block;
 }
 
-static void entry_put(gloop__entryq *q, entry *e) {
-  if (q->nspare < MAX_SPARE) {
-    gloop__queue_push(&q->spare, &e->node);
-    q->nspare++;
-  } else {
-    free(e);
-  }
+static void flush_spare(gloop__entryq *q) {
+  if (q->given == NULL) return;
+  void *top = atomic_load_explicit(&q->spare, memory_order_relaxed);
+  do *(void **)q->given_last = top;
+  while (!atomic_compare_exchange_weak_explicit(&q->spare, &top, q->given, memory_order_release,
+                                                memory_order_relaxed));
+  q->given = q->given_last = NULL;
 }
 
-/* Appends under the lock; the first entry since the last drain writes the
- * eventfd, which wakes an idle run. The write happens under the lock so the
- * fd cannot be closed by the run's end between the check and the write.
- * `node` is a reserved entry to use, or NULL to take one now. */
-static int push_into(gloop__entryq *q, const entry *proto, entry *node) {
-  pthread_mutex_lock(&q->mu);
-  if (q->closed) {
-    pthread_mutex_unlock(&q->mu);
-    return GLOOP_ENORUN;
-  }
-  entry *e = node ? node : entry_get(q);
-  if (e == NULL) {
-    pthread_mutex_unlock(&q->mu);
-    return GLOOP_ENOMEM;
-  }
-  *e = *proto;
-  gloop__queue_push(&q->items, &e->node);
-  atomic_store_explicit(&q->pending, 1, memory_order_release);
-  if (!q->signalled) {
-    q->signalled = 1;
-    uint64_t one = 1;
-    ssize_t w;
-    do w = write(q->wakefd, &one, sizeof one);
-    while (w < 0 && errno == EINTR);
-  }
-  pthread_mutex_unlock(&q->mu);
+void *gloop__entryq_take_spare(gloop__entryq *q) {
+  if (atomic_load_explicit(&q->spare, memory_order_relaxed) == NULL) return NULL;
+  return atomic_exchange_explicit(&q->spare, NULL, memory_order_acquire);
+}
+
+int gloop__entryq_closed(const gloop__entryq *q) {
+  return (atomic_load_explicit(&q->pushes, memory_order_acquire) & CLOSED) != 0;
+}
+
+/* Appends e (the consumer re-appending the stub uses this directly). */
+static void link_in(gloop__entryq *q, gloop__entry *e) {
+  atomic_store_explicit(&e->next, NULL, memory_order_relaxed);
+  gloop__entry *prev = atomic_exchange(&q->tail, e);
+  atomic_store_explicit(&prev->next, e, memory_order_release);
+}
+
+int gloop__entryq_push(gloop__entryq *q, gloop__entry *e) {
+  if (atomic_fetch_add(&q->pushes, 2) & CLOSED) return GLOOP_ENORUN;
+  atomic_store_explicit(&e->next, NULL, memory_order_relaxed);
+  gloop__entry *prev = atomic_exchange(&q->tail, e);
+  /* Wake first, link second. Once linked, the entry may run at once, and
+   * its callback may drop the last reference to this queue (a worker job's
+   * completion does), so nothing of the queue is touched after the link.
+   * Until then the host sees the queue as pending and does not go idle.
+   * The exchange is sequentially consistent and comes before the wake's
+   * look at its flag, against the host's clear-then-look. */
+  gloop__wake_signal(q->wake);
+  atomic_store_explicit(&prev->next, e, memory_order_release);
   return 0;
 }
 
-static int push(gloop__entryq *q, const entry *proto) { return push_into(q, proto, NULL); }
-
-static void finish_call(call_wait *c, void *result, int status) {
-  pthread_mutex_lock(&c->mu);
-  c->result = result;
-  c->status = status;
-  c->done = 1;
-  pthread_cond_signal(&c->cv);
-  pthread_mutex_unlock(&c->mu);
+/* Pending also while a producer is between its exchange and its link: the
+ * entry is then in the queue, and its wake-up may already have been
+ * consumed, so the host must look again rather than go idle. */
+int gloop__entryq_pending(const gloop__entryq *q) {
+  return atomic_load(&((gloop__entryq *)q)->tail) != q->head;
 }
 
-static void run_entry(gloop__run *run, entry *e, int live) {
-  switch (e->kind) {
-    case ENTRY_POST:
-      e->fn.post(e->arg);
-      break;
-    case ENTRY_START:
-      if (live) {
-        int rc = gloop__start_system_task(run, e->fn.task, e->arg, e->name);
-        /* The post was accepted, so the failure must not vanish: it counts
-         * as a failing system task. */
-        if (rc && rc != GLOOP_ENORUN) gloop__system_task_failed(run, rc, e->name);
-      }
-      break;
-    case ENTRY_CALL:
-      finish_call(e->call, e->fn.work(e->arg), 0);
-      break;
-    case ENTRY_COMPLETE:
-      if (live)
-        gloop__job_completed(e->job);
-      else
-        gloop__job_free(e->job);
-      break;
+/* Takes the oldest entry, or NULL if there is none or the oldest one is
+ * still being linked in by its producer. */
+static gloop__entry *take(gloop__entryq *q) {
+  gloop__entry *head = q->head;
+  gloop__entry *next = atomic_load_explicit(&head->next, memory_order_acquire);
+  if (head == &q->stub) {
+    if (next == NULL) return NULL;
+    q->head = head = next;
+    next = atomic_load_explicit(&head->next, memory_order_acquire);
   }
-}
-
-void gloop__entryq_drain(gloop__run *run) {
-  gloop__entryq *q = run->eq;
-  if (!atomic_load_explicit(&q->pending, memory_order_acquire)) return;
-  gloop__queue batch;
-  pthread_mutex_lock(&q->mu);
-  gloop__queue_move(&q->items, &batch);
-  atomic_store(&q->pending, 0);
-  q->signalled = 0;
-  pthread_mutex_unlock(&q->mu);
-  gloop__queue *n;
-  while ((n = gloop__queue_pop(&batch)) != NULL) {
-    entry *e = gloop__container_of(n, entry, node);
-    run_entry(run, e, 1);
-    pthread_mutex_lock(&q->mu);
-    entry_put(q, e);
-    pthread_mutex_unlock(&q->mu);
+  if (next == NULL) {
+    /* head is the last linked entry. Unless a producer is mid-push, put
+     * the stub back behind it, so that head can be handed out. */
+    if (atomic_load(&q->tail) != head) return NULL;
+    link_in(q, &q->stub);
+    next = atomic_load_explicit(&head->next, memory_order_acquire);
+    if (next == NULL) return NULL;
   }
+  q->head = next;
+  q->received++;
+  return head;
 }
 
-void gloop__entryq_close_drain(gloop__run *run) {
-  gloop__entryq *q = run->eq;
-  pthread_mutex_lock(&q->mu);
-  q->closed = 1;
-  pthread_mutex_unlock(&q->mu);
-  /* Nothing can be added any more; what was accepted runs as in any tick. */
-  atomic_store(&q->pending, 1);
-  gloop__entryq_drain(run);
+/* Runs queued entries, at most BATCH of them, so that producers cannot keep
+ * the host in here; the tick drains again before it goes idle. Each entry
+ * is finished with once its callback has been called: the callback may
+ * free or reuse it. The tail, the producers' cache line, is read only when
+ * the queue looks empty, so a busy host does not pull that line away from
+ * the producers at every entry. */
+enum { BATCH = 1024 };
+static void drain_batch(gloop__entryq *q, gloop__run *run) {
+  gloop__entry *e;
+  for (int n = 0; n < BATCH && (e = take(q)) != NULL; n++) e->fn(e, run);
+  flush_spare(q);
 }
 
-void gloop__entryq_close(gloop__run *run) {
-  gloop__entryq *q = run->eq;
-  if (q == NULL) return;
-  gloop__queue batch;
-  pthread_mutex_lock(&q->mu);
-  q->closed = 1;
-  gloop__queue_move(&q->items, &batch);
-  atomic_store(&q->pending, 0);
-  pthread_mutex_unlock(&q->mu);
-  gloop__queue *n;
-  while ((n = gloop__queue_pop(&batch)) != NULL) {
-    entry *e = gloop__container_of(n, entry, node);
-    /* Only an abandoned run gets here with entries left (a finished run
-     * drained them while live). Posts still run, in host context with no
-     * run live, so that accepted work is never lost silently; a waiting
-     * caller learns that the run was abandoned; a start has no run to
-     * start in and nobody to tell, and is dropped (documented). */
-    if (e->kind == ENTRY_CALL)
-      finish_call(e->call, NULL, GLOOP_EABANDONED);
-    else if (e->kind != ENTRY_START)
-      run_entry(run, e, 0);
-    free(e);
+void gloop__entryq_drain(gloop__entryq *q, gloop__run *run) {
+  /* The cheap look: an entry is linked after head. (One still being linked
+   * is found by gloop__entryq_pending() before the run goes idle.) */
+  gloop__entry *head = q->head;
+  if (atomic_load_explicit(&head->next, memory_order_acquire) != NULL) drain_batch(q, run);
+}
+
+void gloop__entryq_close(gloop__entryq *q, gloop__run *run) {
+  /* The first close fixes how many pushes are accepted; refused pushes go
+   * on counting in `pushes`, so a later close must not read it again. */
+  if (!q->closed) {
+    q->accepted = atomic_fetch_or(&q->pushes, CLOSED) >> 1;
+    q->closed = 1;
   }
-  run->eq = NULL;
-  gloop__entryq_unref(q);
-}
-
-void *gloop__entryq_reserve(gloop__entryq *q) {
-  pthread_mutex_lock(&q->mu);
-  entry *e = entry_get(q);
-  pthread_mutex_unlock(&q->mu);
-  return e;
-}
-
-void gloop__entryq_unreserve(void *reserved) { free(reserved); }
-
-int gloop__entryq_complete(gloop__entryq *q, gloop__job *job) {
-  entry proto = {.kind = ENTRY_COMPLETE, .job = job};
-  /* Once published, the host may wake the task and the task may free the
-   * job at once, so the job is not touched after push_into succeeds. */
-  entry *node = job->reserved;
-  job->reserved = NULL;
-  int rc = push_into(q, &proto, node);
-  if (rc) job->reserved = node; /* the run ended: the job is still ours */
-  return rc;
-}
-
-/* ---- Tokens ----------------------------------------------------------------------- */
-
-int gloop_token_new(gloop_token **out) {
-  if (out == NULL) return GLOOP_EINVAL;
-  gloop__run *run = gloop__run_current();
-  if (run == NULL || run->finished || run->eq == NULL) return GLOOP_ENORUN;
-  gloop_token *t = gloop__sys_malloc(sizeof *t);
-  if (t == NULL) return GLOOP_ENOMEM;
-  t->q = run->eq;
-  atomic_fetch_add(&t->q->refs, 1);
-  *out = t;
-  return 0;
-}
-
-void gloop_token_free(gloop_token *t) {
-  if (t == NULL) return;
-  gloop__entryq_unref(t->q);
-  free(t);
-}
-
-int gloop_token_post(gloop_token *t, gloop_callback_fn fn, void *data) {
-  if (t == NULL || fn == NULL) return GLOOP_EINVAL;
-  entry proto = {.kind = ENTRY_POST, .fn.post = fn, .arg = data};
-  return push(t->q, &proto);
-}
-
-int gloop_token_start(gloop_token *t, gloop_task_fn fn, void *arg, const char *name) {
-  if (t == NULL || fn == NULL) return GLOOP_EINVAL;
-  entry proto = {.kind = ENTRY_START, .fn.task = fn, .arg = arg};
-  snprintf(proto.name, sizeof proto.name, "%s", name ? name : "system");
-  return push(t->q, &proto);
-}
-
-int gloop_token_call(gloop_token *t, gloop_work_fn fn, void *arg, void **result) {
-  if (t == NULL || fn == NULL) return GLOOP_EINVAL;
-  pthread_mutex_lock(&t->q->mu);
-  int closed = t->q->closed;
-  pthread_mutex_unlock(&t->q->mu);
-  if (closed) return GLOOP_ENORUN;
-  if (pthread_equal(pthread_self(), t->q->host)) return GLOOP_EBUSY;
-  call_wait c;
-  pthread_mutex_init(&c.mu, NULL);
-  pthread_cond_init(&c.cv, NULL);
-  c.done = 0;
-  c.status = 0;
-  c.result = NULL;
-  entry proto = {.kind = ENTRY_CALL, .fn.work = fn, .arg = arg, .call = &c};
-  int rc = push(t->q, &proto);
-  if (rc == 0) {
-    pthread_mutex_lock(&c.mu);
-    while (!c.done) pthread_cond_wait(&c.cv, &c.mu);
-    pthread_mutex_unlock(&c.mu);
-    rc = c.status;
-    if (result) *result = c.result;
+  /* Every accepted push is delivered, here. One that is between its
+   * exchange and its link is a few instructions from done; if its thread
+   * was preempted there, yield to it. */
+  while (q->received < q->accepted) {
+    drain_batch(q, run);
+    if (q->received < q->accepted) sched_yield();
   }
-  pthread_cond_destroy(&c.cv);
-  pthread_mutex_destroy(&c.mu);
-  return rc;
-}
-
-/* Starts an accepted system task. After the main task has exited the system
- * nursery is cancelled, so the task sees GLOOP_ECANCELED at its first
- * checkpoint, but it does run: an accepted start is never dropped while the
- * run is live. */
-int gloop__start_system_task(gloop__run *run, gloop_task_fn fn, void *arg, const char *name) {
-  if (run->finished) return GLOOP_ENORUN;
-  return gloop_nursery_start(&run->sys, fn, arg, name, NULL);
 }

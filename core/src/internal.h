@@ -134,6 +134,7 @@ int gloop__fault(int kind);
  * pools), with fault injection. */
 void *gloop__sys_malloc(size_t size);
 void *gloop__sys_calloc(size_t size);
+void *gloop__sys_calloc_aligned(size_t align, size_t size); /* free() it */
 
 typedef struct gloop__alloc {
   gloop_realloc_fn fn;
@@ -171,27 +172,7 @@ gloop__timer *gloop__heap_top(const gloop__heap *h);
 gloop__timer *gloop__heap_pop(gloop__heap *h);
 void gloop__heap_free(gloop__heap *h, const gloop__alloc *a);
 
-/* ---- Stacks ------------------------------------------------------------- */
-
-typedef struct gloop__stack {
-  void *base;        /* lowest address of the mapping (the guard page, if any) */
-  size_t map_size;   /* whole mapping, guard included */
-  size_t guard;      /* guard-gap bytes at base (0 with guard_pages off) */
-  unsigned vg_id;    /* valgrind stack id */
-  unsigned char in_slab;  /* part of a slab (default size), else its own mapping */
-} gloop__stack;
-
-/* usable area: [base + guard, base + map_size) */
-int gloop__stack_alloc(struct gloop__run *run, size_t size, gloop__stack *out);
-void gloop__stack_release(struct gloop__run *run, gloop__stack *s);
-void gloop__stack_pool_drain(struct gloop__run *run);
-/* Idle-time upkeep: gives back the pages of at most `max_calls` free stacks
- * beyond the cache bound. */
-void gloop__stack_trim(struct gloop__run *run, size_t max_calls);
-int gloop__overflow_handler_install(void);
-void gloop__altstack_enter(struct gloop__run *run);
-void gloop__altstack_leave(struct gloop__run *run);
-size_t gloop__page_size(void);
+#include "stack.h"
 
 /* ---- Tasks, scopes, nurseries ------------------------------------------- */
 
@@ -219,6 +200,7 @@ struct gloop_scope {
   unsigned caught : 1;          /* a blocking call returned ECANCELED due to this scope */
   unsigned deadline_fired : 1;
   unsigned is_nursery : 1;
+  uint32_t ref;                 /* handle slot + 1 (handles.c), 0 = none given out */
 };
 
 struct gloop_nursery {
@@ -257,6 +239,8 @@ struct gloop_task {
   void *wait_data;              /* per-wait data (a channel element, ...) */
   gloop__timer sleep;           /* used by gloop_sleep_until */
   void *asan_fake_stack;
+  uint32_t ref;                 /* handle slot + 1 (handles.c), 0 = none given out */
+  int cancel_called;            /* gloop_task_ref_cancel(): see gloop__task_check_cancel */
 #ifdef GLOOP_TSAN
   void *tsan_fiber;
 #endif
@@ -278,64 +262,134 @@ typedef struct gloop__fdent {
 
 #define GLOOP__MAX_EVENTS 64
 
-/* The entry queue: the one thread-safe way into a run. It is reference
- * counted because tokens and worker jobs may outlive the run; after the run
- * ends it is marked closed and refuses new entries. */
-typedef struct gloop__entryq {
-  pthread_mutex_t mu;
-  gloop__queue items;           /* pending entries, FIFO */
-  gloop__queue spare;           /* recycled entry nodes */
-  size_t nspare;
-  int closed;
-  int signalled;                /* the eventfd was written since the last drain */
-  _Atomic int pending;          /* any thread: items is non-empty (cheap check) */
-  _Atomic int refs;
-  int wakefd;                   /* the run's eventfd, valid while !closed */
-  pthread_t host;
-} gloop__entryq;
+/* The run's I/O state (io.c): the epoll set, which also holds the wake-up
+ * fd (with data 0), and what tasks wait for, per fd number. */
+typedef struct gloop__io {
+  int epfd;
+  gloop__fdent *fds;
+  size_t nfds;
+  size_t waiters;               /* tasks blocked in fd waits */
+} gloop__io;
 
-struct gloop__pool;
-struct gloop__job;
+/* The run's wake-up (wake.c): an eventfd and its "already signalled" flag.
+ * Reference counted: the run and its entry queue hold it. signal() may be
+ * called from any thread and from a signal handler. */
+typedef struct gloop__wake gloop__wake;
+int gloop__wake_new(gloop__wake **out);
+void gloop__wake_ref(gloop__wake *w);
+void gloop__wake_unref(gloop__wake *w);
+int gloop__wake_fd(const gloop__wake *w);
+void gloop__wake_signal(gloop__wake *w);
+void gloop__wake_consume(gloop__wake *w); /* host thread, before looking at the work */
 
-gloop__entryq *gloop__entryq_new(int wakefd);
+/* An entry of the entry queue (entry.c): an intrusive node carrying its own
+ * callback, so the queue knows none of its users (tokens, worker jobs).
+ * The callback runs on the host thread with the live run, or with NULL when
+ * the host abandoned the run; it may free or reuse the entry. */
+typedef struct gloop__entry {
+  struct gloop__entry *_Atomic next;
+  void (*fn)(struct gloop__entry *e, struct gloop__run *run);
+} gloop__entry;
+
+/* The entry queue: lock-free, any thread pushes, the host thread drains.
+ * Reference counted because tokens and worker jobs may outlive the run. */
+typedef struct gloop__entryq gloop__entryq;
+int gloop__entryq_new(gloop__wake *wake, gloop__entryq **out);
+void gloop__entryq_ref(gloop__entryq *q);
 void gloop__entryq_unref(gloop__entryq *q);
-/* Host thread: runs every pending entry (in host context). */
-void gloop__entryq_drain(struct gloop__run *run);
-/* Host thread, inside the tick in which the last task exited: from now on
- * every post, start and call is refused with GLOOP_ENORUN; the entries
- * accepted before run now, in the still live run (a start starts its system
- * task, which the run then waits for). */
-void gloop__entryq_close_drain(struct gloop__run *run);
-/* Host thread, when the run is freed: releases the queue. After
- * gloop__entryq_close_drain() nothing is left in it; after an abandon,
- * pending posts run in host context with no run live, pending calls return
- * GLOOP_EABANDONED to their callers, and pending starts are dropped. */
-void gloop__entryq_close(struct gloop__run *run);
-/* A job's completion entry is allocated when the job is submitted, where a
- * failure can still be reported, so that completing can never fail for lack
- * of memory. Worker side: queue the finished job for the host; nonzero if the
- * run ended (the job then stays the caller's). */
-void *gloop__entryq_reserve(gloop__entryq *q);
-void gloop__entryq_unreserve(void *reserved);
-int gloop__entryq_complete(gloop__entryq *q, struct gloop__job *job);
+/* Any thread: queues e and wakes the run; GLOOP_ENORUN once closed (e is
+ * then still the caller's). After 0, e's callback runs exactly once. */
+int gloop__entryq_push(gloop__entryq *q, gloop__entry *e);
+int gloop__entryq_closed(const gloop__entryq *q);
+/* Host thread: anything queued, or being queued right now. */
+int gloop__entryq_pending(const gloop__entryq *q);
+/* Host thread: runs the entries queued so far. */
+void gloop__entryq_drain(gloop__entryq *q, struct gloop__run *run);
+/* Spare entry nodes of the queue's users, kept with the queue and freed
+ * with it: blocks from gloop__sys_malloc() whose first word is a pointer
+ * the stack links through. Only the host thread gives; take_spare (any
+ * thread) takes the whole stack, or NULL. */
+void gloop__entryq_give_spare(gloop__entryq *q, void *block);
+void *gloop__entryq_take_spare(gloop__entryq *q);
+/* Host thread: refuses every later push, then runs every entry accepted
+ * before, with `run` (NULL after an abandon). Idempotent. */
+void gloop__entryq_close(gloop__entryq *q, struct gloop__run *run);
 
 /* A gloop_to_thread job; see pool.c for its states. */
+enum gloop__job_state { GLOOP__JOB_PENDING, GLOOP__JOB_DONE, GLOOP__JOB_ABANDONED };
 typedef struct gloop__job {
-  gloop__queue node;
+  gloop__queue node;            /* in the pool's job list */
+  gloop__entry done;            /* its completion, queued by the worker */
   gloop_work_fn fn;
   void *arg;
   void *result;
-  _Atomic int state;            /* 0 queued/running, 1 done, 2 abandoned */
+  _Atomic int state;            /* enum gloop__job_state */
   int detached;                 /* host only: the task no longer waits */
   struct gloop_task *task;
   gloop__entryq *eq;
-  void *reserved;               /* the completion entry, until it is queued */
+  gloop__stack stack;           /* the task's stack, if the run was abandoned under the job */
 } gloop__job;
-void gloop__job_completed(gloop__job *job); /* host thread */
-void gloop__job_free(gloop__job *job);
+struct gloop__pool;
 void gloop__pool_close(struct gloop__pool *pool);
 
+/* ---- Handles ------------------------------------------------------------- */
+
+/* The run's table of generation-checked handles (handles.c): a slot names
+ * one live object of `kind`; when the object ends, the slot's generation
+ * moves on, so a handle given out earlier resolves to nothing instead of to
+ * freed memory. Slots are made only when a handle is asked for. */
+enum { GLOOP__REF_SCOPE = 1, GLOOP__REF_TASK, GLOOP__REF_EVENT };
+typedef struct gloop__hslot {
+  void *obj;                    /* NULL while free */
+  uint32_t gen;                 /* never 0 for a slot in use */
+  uint32_t kind;
+  uint32_t next_free;           /* free-list link: index + 1, 0 = end */
+} gloop__hslot;
+typedef struct gloop__handles {
+  gloop__hslot *slots;
+  uint32_t len, cap;
+  uint32_t free_head;           /* index + 1 of the first free slot, 0 = none */
+} gloop__handles;
+
+/* ---- The wait (wait.c) -------------------------------------------------- */
+
+/* The blocking wait of an idle run, and guest mode's helper thread that
+ * does it so the host thread never blocks. The fields marked "under mu"
+ * are shared by the host and the helper. */
+enum gloop__helper_cmd { GLOOP__HELPER_IDLE, GLOOP__HELPER_WAIT, GLOOP__HELPER_EXIT };
+typedef struct gloop__waiter {
+  int started;                  /* the helper thread exists */
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  enum gloop__helper_cmd cmd;   /* under mu */
+  gloop__ns timeout;            /* under mu: relative real timeout, -1 = forever */
+  int woken;                    /* under mu: the wake-up fired in the last wait */
+  gloop_callback_fn tick;       /* what the helper posts when its wait ends */
+  struct epoll_event ev[GLOOP__MAX_EVENTS]; /* ready fds of the last wait */
+  int nev;
+} gloop__waiter;
+
+struct gloop__run;
+void gloop__wait_init(struct gloop__run *run);
+void gloop__wait_fini(struct gloop__run *run);
+/* Blocks in epoll for at most `timeout` ns (-1 = forever), leaves the ready
+ * fds in run->wait.ev and returns whether the wake-up fired. The helper
+ * thread in guest mode, the calling thread in a standalone run. */
+int gloop__wait_events(struct gloop__run *run, gloop__ns timeout);
+/* Guest mode: start the helper; hand it the next wait (host thread, after
+ * an idle tick); take (and clear) whether its last wait saw the wake-up;
+ * stop it (joins). */
+int gloop__helper_start(struct gloop__run *run, gloop_callback_fn tick);
+void gloop__helper_hand(struct gloop__run *run, gloop__ns timeout);
+int gloop__helper_take_woken(struct gloop__run *run);
+void gloop__helper_stop(struct gloop__run *run);
+
 /* ---- The run ------------------------------------------------------------ */
+
+/* Live until the end sequence's teardown (finish()) or an abandon; the
+ * run's objects and tokens check for LIVE. */
+enum gloop__run_phase { GLOOP__RUN_LIVE, GLOOP__RUN_FINISHED, GLOOP__RUN_ABANDONED };
 
 /* A run is one execution of a main task with everything below it. It is
  * owned by one host thread (`thread`); every field except those marked
@@ -365,22 +419,9 @@ typedef struct gloop__run {
   void *tsan_sched_fiber;       /* ThreadSanitizer's fiber for the scheduler */
 #endif
 
-  /* Stacks. */
-  size_t stack_size;
-  int guard;
-  gloop__stack *pool;           /* free stacks of stack_size (LIFO) */
-  size_t pool_alloc;            /* capacity of `pool` */
-  size_t pool_trimmed;          /* pool[0 .. pool_trimmed) gave their pages back */
-  void **slabs;                 /* every slab mapping of the run */
-  size_t nslabs, slabs_alloc;
-  char *slab_cursor;            /* next never-used slot of the newest slab */
-  size_t slab_left;
+  gloop__stacks stacks;         /* stack.c */
   struct gloop_task *free_tasks; /* recycled task records (linked through `arg`) */
   size_t nfree_tasks;
-  size_t pool_len;
-  size_t pool_cap;              /* bound on free stacks kept resident */
-  void *altstack;               /* our sigaltstack, if we installed one */
-
   /* Host side. */
   int guest;                    /* 1: guest mode, 0: gloop_run() */
   gloop_post_fn post_ts, post_nts;
@@ -389,35 +430,24 @@ typedef struct gloop__run {
   gloop__ns budget;             /* tick budget */
   int in_tick;                  /* a tick is executing */
   int tick_scheduled;           /* a tick is posted or the helper was woken */
-  int finished;                 /* every task ended */
+  enum gloop__run_phase phase;
   int autojump_due;             /* the last idle wait was an autojump wait */
   gloop__ns idle_wait;          /* set by the tick when idle: real ns to wait, -1 forever */
   uint64_t ticks;
   uint64_t reentered;           /* ticks that arrived while a tick was running */
 
-  /* The helper thread and the wait. */
-  int epfd;                     /* epoll set: wakefd (+ I/O fds later) */
-  int wakefd;                   /* eventfd: host-side and cross-thread wake-ups */
-  _Atomic int wake_pending;     /* any thread: the eventfd has been written */
-  int helper_started;
-  pthread_t helper;
-  pthread_mutex_t hmu;
-  pthread_cond_t hcv;
-  int hcmd;                     /* helper: 0 idle, 1 wait, 2 exit (under hmu) */
-  gloop__ns hwait_ns;           /* helper: relative real timeout, -1 = forever */
-  int hwoken;                   /* helper -> host: the wake fd fired */
-  struct epoll_event hev[GLOOP__MAX_EVENTS]; /* helper -> host: ready fds */
-  int hnev;
+  /* The wake-up and the wait. */
+  gloop__wake *wake;            /* host-side, cross-thread and Ctrl-C wake-ups */
+  gloop__waiter wait;           /* wait.c */
 
   /* I/O and threads. */
-  gloop__fdent *fds;
-  size_t nfds;
-  size_t io_waiters;            /* tasks blocked in fd waits */
+  gloop__io io;
   gloop__entryq *eq;
   struct gloop__pool *tpool;
   unsigned max_threads;
   double thread_idle;
   struct gloop_nursery sys;     /* system tasks (gloop_token_start) */
+  gloop__handles handles;       /* handles given to host code (handles.c) */
 
   int interrupted;              /* SIGINT cancelled the run */
   int sys_failed;               /* a system task failed and cancelled the run */
@@ -474,6 +504,10 @@ int gloop__block(gloop_task *t, void (*unwait)(gloop_task *), void *obj, int can
 /* The cancel check of every blocking call: GLOOP_ECANCELED if a scope above
  * the task (up to the first shield) is cancelled, also marking it caught. */
 int gloop__task_check_cancel(gloop_task *t);
+/* 1 if a cancellation reaches code of task t that runs in scope `from`:
+ * a cancelled scope on the way out (marked caught if mark_caught), or a
+ * cancelled task (t, or the owner of a nursery passed), up to a shield. */
+int gloop__cancel_reaches(const gloop_task *t, struct gloop_scope *from, int mark_caught);
 /* The current task, or NULL; also sets *err to GLOOP_ENOTTASK when NULL. */
 gloop_task *gloop__task_current(int *err);
 void gloop__task_free(gloop_task *t);
@@ -488,6 +522,20 @@ void gloop__scope_fini(struct gloop_scope *s);
 void gloop__scope_cancel(struct gloop_scope *s);
 void gloop__scope_attach(struct gloop_scope *s, gloop_task *t);
 void gloop__scope_detach(gloop_task *t);
+
+/* Cancels one task as if by a scope just outside its own scopes: the task
+ * and everything below it see GLOOP_ECANCELED, up to shields (cancel.c). */
+void gloop__task_cancel(gloop_task *t);
+
+/* Handles (handles.c). make: the handle of obj, stored in *slot (index + 1)
+ * on first use; fills run token and id. drop: obj has ended; its handles
+ * now resolve to GLOOP_ENOTFOUND. resolve: the object of that kind in the
+ * run live on this thread, else NULL with *err set. */
+int gloop__ref_make(gloop__run *run, uint32_t *slot, int kind, void *obj, uint64_t *run_out,
+                    uint64_t *id_out);
+void gloop__ref_drop(gloop__run *run, uint32_t *slot);
+void *gloop__ref_resolve(uint64_t run, uint64_t id, int kind, int *err);
+void gloop__handles_free(gloop__run *run);
 
 /* Nurseries (nursery.c): a child ended. */
 void gloop__nursery_child_done(struct gloop_nursery *n, gloop_task *t);

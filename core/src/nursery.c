@@ -72,15 +72,13 @@ int gloop_nursery_cancel(gloop_nursery *n) {
   return 0;
 }
 
-/* A child that returns GLOOP_ECANCELED while a scope above it really is
- * cancelled did what it was asked: that is not a failure. */
-static int expected_cancel(const gloop_task *t, const gloop_nursery *n) {
+/* A child that returns GLOOP_ECANCELED while a scope above it (or the child
+ * or an owner above it, through a task ref) really is cancelled did what it
+ * was asked: that is not a failure. */
+static int expected_cancel(const gloop_task *t, gloop_nursery *n) {
   if (t->status != GLOOP_ECANCELED) return 0;
-  for (const struct gloop_scope *s = &n->scope; s; s = s->parent) {
-    if (s->cancelled) return 1;
-    if (s->shield) return 0;
-  }
-  return 0;
+  /* The child's scopes are closed by now: its chain starts at the nursery. */
+  return gloop__cancel_reaches(t, &n->scope, 0);
 }
 
 void gloop__nursery_child_done(gloop_nursery *n, gloop_task *t) {
@@ -114,6 +112,7 @@ static int close_nursery(gloop_task *t, gloop_nursery *n) {
   }
   gloop__scope_attach(n->scope.parent, t);
   gloop__scope_fini(&n->scope);
+  gloop__ref_drop(t->run, &n->scope.ref);
   int rc = n->status;
   if (rc) gloop__set_last_message(n->message ? n->message : gloop_strerror(rc));
   gloop__free(&t->run->alloc, n->message);

@@ -28,7 +28,7 @@ struct gloop__pool {
   int refs;
 };
 
-enum { JOB_PENDING = 0, JOB_DONE = 1, JOB_ABANDONED = 2 };
+enum { JOB_PENDING = GLOOP__JOB_PENDING, JOB_DONE = GLOOP__JOB_DONE, JOB_ABANDONED = GLOOP__JOB_ABANDONED };
 
 static void pool_unref_locked(struct gloop__pool *p) {
   if (--p->refs > 0) {
@@ -41,18 +41,34 @@ static void pool_unref_locked(struct gloop__pool *p) {
   free(p);
 }
 
-void gloop__job_free(gloop__job *job) {
-  gloop__entryq_unreserve(job->reserved);
+static void job_free(gloop__job *job) {
+  gloop__stack_unmap(&job->stack);
   gloop__entryq_unref(job->eq);
   free(job);
 }
 
+/* Host thread: the job's completion arrived through the entry queue. The
+ * task is woken, unless it stopped waiting meanwhile (then nobody wants the
+ * result) or the run was abandoned (run is NULL). */
+static void job_arrived(gloop__entry *e, gloop__run *run) {
+  gloop__job *job = gloop__container_of(e, gloop__job, done);
+  if (run == NULL || job->detached)
+    job_free(job);
+  else
+    gloop__task_wake(job->task, 0);
+}
+
+/* Worker side. The completion is embedded in the job, so queueing it cannot
+ * fail for lack of memory; it fails only when the run has ended, and the
+ * job is then still the worker's. */
 static void finish_job(gloop__job *job) {
   int expected = JOB_PENDING;
   if (atomic_compare_exchange_strong(&job->state, &expected, JOB_DONE)) {
-    if (gloop__entryq_complete(job->eq, job) != 0) gloop__job_free(job); /* run ended */
+    /* Once queued, the host may wake the task and the task may free the job
+     * at once, so the job is not touched after a successful push. */
+    if (gloop__entryq_push(job->eq, &job->done) != 0) job_free(job); /* run ended */
   } else {
-    gloop__job_free(job); /* abandoned: nobody wants the result */
+    job_free(job); /* abandoned: nobody wants the result */
   }
 }
 
@@ -77,7 +93,7 @@ static void *worker_main(void *arg) {
     gloop__job *job = gloop__container_of(n, gloop__job, node);
     pthread_mutex_unlock(&p->mu);
     if (atomic_load(&job->state) == JOB_ABANDONED) {
-      gloop__job_free(job);
+      job_free(job);
     } else {
       job->result = job->fn(job->arg);
       finish_job(job);
@@ -141,23 +157,23 @@ void gloop__pool_close(struct gloop__pool *p) {
   pool_unref_locked(p);
 }
 
-/* Host thread: a completion arrived from the entry queue. */
-void gloop__job_completed(gloop__job *job) {
-  if (job->detached) {
-    gloop__job_free(job);
-    return;
-  }
-  gloop__task_wake(job->task, 0);
-}
-
 /* The task stopped waiting (cancelled with abandon-on-cancel, or the run is
  * being abandoned). If the worker has not finished, it will free the job;
  * if the completion is already queued, the host frees it on arrival. */
 static void job_unwait(gloop_task *t) {
   gloop__job *job = t->wait_obj;
+  gloop__run *run = t->run;
   job->detached = 1;
+  /* When the run is being abandoned, the task's stack is about to be
+   * unmapped while the job's function may still read it (through its
+   * argument, a local of the task): the stack goes with the job, and
+   * whoever frees the job unmaps it. It is handed over before the
+   * exchange, because from the exchange on the worker may free the job. */
+  int abandoning = run->phase == GLOOP__RUN_ABANDONED;
+  if (abandoning) gloop__stack_hand_over(run, &t->stack, &job->stack);
   int expected = JOB_PENDING;
-  atomic_compare_exchange_strong(&job->state, &expected, JOB_ABANDONED);
+  if (!atomic_compare_exchange_strong(&job->state, &expected, JOB_ABANDONED) && abandoning)
+    gloop__stack_take_back(run, &job->stack, &t->stack); /* done already: nothing reads it */
 }
 
 int gloop_to_thread(gloop_work_fn fn, void *arg, int flags, void **result) {
@@ -174,21 +190,17 @@ int gloop_to_thread(gloop_work_fn fn, void *arg, int flags, void **result) {
   job->fn = fn;
   job->arg = arg;
   job->task = t;
+  job->done.fn = job_arrived;
   job->eq = run->eq;
-  atomic_fetch_add(&job->eq->refs, 1);
-  job->reserved = gloop__entryq_reserve(job->eq);
-  if (job->reserved == NULL) {
-    gloop__job_free(job);
-    return GLOOP_ENOMEM;
-  }
+  gloop__entryq_ref(job->eq);
   if ((rc = submit(p, job)) != 0) {
-    gloop__job_free(job);
+    job_free(job);
     return rc;
   }
   int abandon = (flags & GLOOP_THREAD_ABANDON_ON_CANCEL) != 0;
   rc = gloop__block(t, job_unwait, job, abandon);
   if (rc == GLOOP_ECANCELED) return rc; /* the job now belongs to the worker or host */
   if (result) *result = job->result;
-  gloop__job_free(job);
+  job_free(job);
   return gloop__task_check_cancel(t);
 }

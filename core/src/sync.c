@@ -46,6 +46,7 @@ struct gloop_event {
   gloop__bound b;
   gloop__queue waiters;
   int set;
+  uint32_t ref;                 /* handle slot + 1 in its run, 0 = none given out */
 };
 
 int gloop_event_new(gloop_event **out) {
@@ -63,6 +64,18 @@ int gloop_event_new(gloop_event **out) {
 
 void gloop_event_free(gloop_event *ev) {
   if (ev == NULL || !release_waiters(&ev->b, &ev->waiters, "event")) return;
+  if (ev->ref != 0) {
+    /* Its ref must stop resolving before the memory goes. That table is
+     * the run's: gone with it once the run has ended, and touched only on
+     * the run's own thread while it lives. */
+    int rc = gloop__bound_check(&ev->b);
+    if (rc == GLOOP_EWRONGTHREAD) {
+      fprintf(stderr, "guestloop: event with a ref freed from a thread that does not own "
+                      "its run; leaking it instead\n");
+      return;
+    }
+    if (rc == 0) gloop__ref_drop(ev->b.run, &ev->ref);
+  }
   gloop__free(&ev->b.alloc, ev);
 }
 
@@ -76,6 +89,29 @@ int gloop_event_set(gloop_event *ev) {
 }
 
 int gloop_event_is_set(const gloop_event *ev) { return ev ? ev->set : 0; }
+
+int gloop_event_clear(gloop_event *ev) {
+  if (ev == NULL) return GLOOP_EINVAL;
+  int rc = gloop__bound_check(&ev->b);
+  if (rc) return rc;
+  /* Nobody waits on a set event (setting woke them all), so clearing only
+   * decides what later waits see. */
+  ev->set = 0;
+  return 0;
+}
+
+int gloop_event_get_ref(gloop_event *ev, gloop_event_ref *out) {
+  if (ev == NULL || out == NULL) return GLOOP_EINVAL;
+  int rc = gloop__bound_check(&ev->b);
+  if (rc) return rc;
+  return gloop__ref_make(ev->b.run, &ev->ref, GLOOP__REF_EVENT, ev, &out->run_, &out->id_);
+}
+
+int gloop_event_ref_set(gloop_event_ref ref) {
+  int rc = 0;
+  gloop_event *ev = gloop__ref_resolve(ref.run_, ref.id_, GLOOP__REF_EVENT, &rc);
+  return ev ? gloop_event_set(ev) : rc;
+}
 
 int gloop_event_wait(gloop_event *ev) {
   if (ev == NULL) return GLOOP_EINVAL;

@@ -3,12 +3,9 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "asan_hooks.h"
 #include "internal.h"
 
-
-#ifdef GLOOP_ASAN
-#include <sanitizer/common_interface_defs.h>
-#endif
 #ifdef GLOOP_TSAN
 #include <sanitizer/tsan_interface.h>
 #endif
@@ -18,7 +15,8 @@
  * Control only ever moves between the scheduler (on the host thread's own
  * stack) and one task: scheduler -> task in resume(), task -> scheduler in
  * suspend(). AddressSanitizer is told about each stack change so that it
- * keeps tracking the right stack; valgrind learns the stacks in stack.c. */
+ * keeps tracking the right stack, also when only the application was built
+ * with it (asan_hooks.h); valgrind learns the stacks in stack.c. */
 
 static void resume(gloop__run *run, gloop_task *t) {
   run->current = t;
@@ -27,15 +25,10 @@ static void resume(gloop__run *run, gloop_task *t) {
   if (run->tsan_sched_fiber == NULL) run->tsan_sched_fiber = __tsan_get_current_fiber();
   __tsan_switch_to_fiber(t->tsan_fiber, 0);
 #endif
-#ifdef GLOOP_ASAN
-  __sanitizer_start_switch_fiber(&run->sched_fake_stack,
-                                 (char *)t->stack.base + t->stack.guard,
-                                 t->stack.map_size - t->stack.guard);
-#endif
+  gloop__asan_start_switch(&run->sched_fake_stack, (char *)t->stack.base + t->stack.guard,
+                           t->stack.map_size - t->stack.guard);
   gloop__ctx_switch(&run->sched_ctx, &t->ctx);
-#ifdef GLOOP_ASAN
-  __sanitizer_finish_switch_fiber(run->sched_fake_stack, NULL, NULL);
-#endif
+  gloop__asan_finish_switch(run->sched_fake_stack, NULL, NULL);
   run->current = NULL;
   /* A finished task cannot free the stack it is running on; the scheduler
    * does it here, after the switch away from it. */
@@ -47,23 +40,14 @@ static void resume(gloop__run *run, gloop_task *t) {
 }
 
 static void task_arrived(gloop__run *run, gloop_task *t) {
-#ifdef GLOOP_ASAN
-  __sanitizer_finish_switch_fiber(t->asan_fake_stack, &run->sched_stack_bottom,
-                                  &run->sched_stack_size);
-#else
-  (void)run;
-  (void)t;
-#endif
+  gloop__asan_finish_switch(t->asan_fake_stack, &run->sched_stack_bottom,
+                            &run->sched_stack_size);
 }
 
 static void suspend(gloop_task *t, int final) {
   gloop__run *run = t->run;
-#ifdef GLOOP_ASAN
-  __sanitizer_start_switch_fiber(final ? NULL : &t->asan_fake_stack, run->sched_stack_bottom,
-                                 run->sched_stack_size);
-#else
-  (void)final;
-#endif
+  gloop__asan_start_switch(final ? NULL : &t->asan_fake_stack, run->sched_stack_bottom,
+                           run->sched_stack_size);
 #ifdef GLOOP_TSAN
   __tsan_switch_to_fiber(run->tsan_sched_fiber, 0);
 #endif
@@ -82,6 +66,7 @@ static void task_main(void *arg) {
    * the task's own stack, so its children end before the task does. */
   gloop__task_close_leftovers(t);
   t->state = GLOOP__TASK_DONE;
+  gloop__ref_drop(run, &t->ref);
   gloop__scope_detach(t);
   run->ntasks--;
   if (t->parent) {
@@ -115,7 +100,7 @@ void gloop__task_free(gloop_task *t) {
 #endif
   gloop__stack_release(run, &t->stack);
   gloop__free(&run->alloc, t->message);
-  if (run->nfree_tasks < run->pool_cap && !run->finished) {
+  if (run->nfree_tasks < run->stacks.pool_cap && run->phase == GLOOP__RUN_LIVE) {
     t->arg = run->free_tasks;
     run->free_tasks = t;
     run->nfree_tasks++;
@@ -145,7 +130,7 @@ static gloop_task *record_get(gloop__run *run) {
 int gloop__task_spawn(gloop__run *run, struct gloop_nursery *parent, gloop_task_fn fn,
                       void *arg, const char *name, size_t stack_size, gloop_task **out) {
   static _Atomic unsigned long counter;
-  if (stack_size == 0) stack_size = run->stack_size;
+  if (stack_size == 0) stack_size = run->stacks.size;
   gloop_task *t = record_get(run);
   if (t == NULL) return GLOOP_ENOMEM;
   int rc = gloop__stack_alloc(run, stack_size, &t->stack);
@@ -219,14 +204,27 @@ int gloop__task_check_cancel(gloop_task *t) {
    * the middle of a tick. */
   if (atomic_load_explicit(&gloop__sigint_pending, memory_order_relaxed))
     gloop__sigint_deliver(t->run);
-  for (struct gloop_scope *s = t->scope; s; s = s->parent) {
-    if (s->cancelled) {
-      s->caught = 1;
-      return GLOOP_ECANCELED;
+  return gloop__cancel_reaches(t, t->scope, 1) ? GLOOP_ECANCELED : 0;
+}
+
+int gloop__cancel_reaches(const gloop_task *t, struct gloop_scope *from, int mark_caught) {
+  /* Going outwards, each task's own cancellation (gloop_task_ref_cancel)
+   * sits where the chain leaves the scopes that task opened: `x` is the
+   * task whose boundary comes next. A nursery's scope belongs to its owner,
+   * so the chain of a child passes its parent's boundary further out. */
+  const gloop_task *x = t;
+  for (struct gloop_scope *s = from; s; s = s->parent) {
+    if (x != NULL && s->owner != x) {
+      if (x->cancel_called) return 1;
+      x = s->owner;
     }
-    if (s->shield) break;
+    if (s->cancelled) {
+      if (mark_caught) s->caught = 1;
+      return 1;
+    }
+    if (s->shield) return 0;
   }
-  return 0;
+  return x != NULL && x->cancel_called;
 }
 
 int gloop__block(gloop_task *t, void (*unwait)(gloop_task *), void *obj, int cancellable) {

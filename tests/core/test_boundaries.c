@@ -257,6 +257,7 @@ static void *ab_thread(void *arg) {
   (void)arg;
   int ok = 1;
   for (int i = 0; i < AB_POSTS; i++) ok &= gloop_token_post(ab.token, ab_post, NULL) == 0;
+  ok &= gloop_token_start(ab.token, never_task, NULL, "never-started") == 0;
   ab.post_rcs_ok = ok;
   atomic_store(&ab.about_to_call, 1);
   ab.call_rc = gloop_token_call(ab.token, ab_work, (void *)1, &ab.call_result);
@@ -297,7 +298,24 @@ TEST_CASE(boundary_abandon_with_work_queued) {
     test_real_sleep(0.001);
   /* The call's entry is pushed right after the flag; give it a moment. */
   test_real_sleep(0.050);
-  ASSERT_OK(gloop_abandon_run());
+  /* The start that cannot run any more is said on stderr, not dropped
+   * silently. */
+  fflush(stderr);
+  FILE *err = tmpfile();
+  ASSERT_NOT_NULL(err);
+  int saved = dup(2);
+  ASSERT_EQ_INT(dup2(fileno(err), 2), 2);
+  int abandon_rc = gloop_abandon_run();
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  ASSERT_OK(abandon_rc);
+  char said[512] = "";
+  rewind(err);
+  size_t got = fread(said, 1, sizeof said - 1, err);
+  said[got] = '\0';
+  fclose(err);
+  ASSERT_STR_CONTAINS(said, "system task 'never-started' was accepted");
   ASSERT_EQ_INT(pthread_join(th, NULL), 0);
   host_toy_drain(); /* the stale tick of the abandoned run does nothing */
   host_toy_fini();
@@ -378,3 +396,113 @@ static int scenario_epoll_failure(int guest) {
 }
 
 BOTH_MODES(boundary_epoll_failure, scenario_epoll_failure)
+
+/* ---- Abandon with worker jobs in flight ------------------------------------------------
+ *
+ * Tasks wait in gloop_to_thread() on jobs whose argument is a buffer on the
+ * task's own stack, as real code does; the host abandons the run while the
+ * jobs still run. The jobs then write and read their buffers: the stacks
+ * must have gone with the jobs (the worker used to touch unmapped memory:
+ * SIGSEGV on the worker thread), and be unmapped once the jobs are freed.
+ * One task has a stack of its own size (its own mapping), the others are
+ * carved from a slab; one job finishes before the abandon, so its stack
+ * stays with the run. */
+
+enum { JF_HELD = 3, JF_BUF = 4096 };
+
+static struct {
+  atomic_int started, release, finished;
+  atomic_int sums_ok;
+  void *bufs[JF_HELD + 1];
+  int early_done;
+} jf;
+
+typedef struct jf_arg {
+  int index;
+  unsigned char *buf;
+} jf_arg;
+
+static void *jf_job(void *p) {
+  jf_arg *a = p; /* on the waiting task's stack */
+  int index = a->index;
+  unsigned char *buf = a->buf;
+  atomic_fetch_add(&jf.started, 1);
+  if (index == JF_HELD) return NULL; /* the early one */
+  double limit = test_real_now() + test_limit(10.0);
+  while (!atomic_load(&jf.release) && test_real_now() < limit) test_real_sleep(0.001);
+  memset(buf, index + 1, JF_BUF);
+  unsigned sum = 0;
+  for (int i = 0; i < JF_BUF; i++) sum += buf[i];
+  if (sum == (unsigned)(index + 1) * JF_BUF) atomic_fetch_add(&jf.sums_ok, 1);
+  atomic_fetch_add(&jf.finished, 1);
+  return NULL;
+}
+
+static int jf_task(void *p) {
+  unsigned char buf[JF_BUF];
+  jf_arg a = {(int)(intptr_t)p, buf};
+  jf.bufs[a.index] = buf;
+  int rc = gloop_to_thread(jf_job, &a, 0, NULL);
+  if (a.index == JF_HELD) jf.early_done = 1;
+  return rc;
+}
+
+static int jf_main(void *arg) {
+  (void)arg;
+  gloop_nursery *n;
+  ASSERT_OK(gloop_nursery_open(&n));
+  for (int i = 0; i <= JF_HELD; i++) {
+    if (i == 0)
+      ASSERT_OK(gloop_nursery_start_ex(n, jf_task, (void *)(intptr_t)i, "jf-own", 256 * 1024, NULL));
+    else
+      ASSERT_OK(gloop_nursery_start(n, jf_task, (void *)(intptr_t)i, "jf", NULL));
+  }
+  return gloop_nursery_close(n);
+}
+
+static int jf_all_started(void *arg) {
+  (void)arg;
+  return atomic_load(&jf.started) == JF_HELD + 1 && jf.early_done;
+}
+
+/* Whether an address lies in any mapping of the process (read from
+ * /proc/self/maps, which asks nothing of the memory itself). */
+static int page_mapped(const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (f == NULL) TEST_SKIP("no /proc/self/maps");
+  char line[512];
+  int found = 0;
+  while (!found && fgets(line, sizeof line, f) != NULL) {
+    unsigned long lo, hi;
+    if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && a >= lo && a < hi) found = 1;
+  }
+  fclose(f);
+  return found;
+}
+
+TEST_CASE(boundary_abandon_with_jobs_in_flight) {
+  memset(&jf, 0, sizeof jf);
+  host_toy_init();
+  ASSERT_OK(gloop_start_guest_run(jf_main, NULL, host_toy_post_threadsafe, ab_done, NULL));
+  host_toy_run_until(jf_all_started, NULL, test_limit(5.0));
+  ASSERT_TRUE(jf_all_started(NULL));
+  ASSERT_OK(gloop_abandon_run());
+  host_toy_drain();
+  host_toy_fini();
+  /* The run is gone; its jobs still run, on stacks that went with them. */
+  for (int i = 0; i < JF_HELD; i++) ASSERT_TRUE(page_mapped(jf.bufs[i]));
+  atomic_store(&jf.release, 1);
+  double limit = test_real_now() + test_limit(10.0);
+  while (atomic_load(&jf.finished) < JF_HELD && test_real_now() < limit) test_real_sleep(0.001);
+  ASSERT_EQ_INT(atomic_load(&jf.finished), JF_HELD);
+  ASSERT_EQ_INT(atomic_load(&jf.sums_ok), JF_HELD);
+  /* Each handed-over stack is unmapped when its job is freed. */
+  for (int i = 0; i < JF_HELD; i++) {
+    while (page_mapped(jf.bufs[i]) && test_real_now() < limit) test_real_sleep(0.001);
+    ASSERT_FALSE(page_mapped(jf.bufs[i]));
+  }
+  /* The early job's stack stayed with the run, which unmapped it. */
+  ASSERT_FALSE(page_mapped(jf.bufs[JF_HELD]));
+  return 0;
+}

@@ -482,6 +482,83 @@ CPP_TEST(guest_run) {
 
 /* ---- Events and channels -------------------------------------------------------- */
 
+/* ---- Host-safe handles -------------------------------------------------------- */
+
+/* Host code (a timer callback, as a button's slot would be) reaches a scope,
+ * a task and an event through refs; once the object has ended the wrapper
+ * says so with false instead of throwing. */
+CPP_TEST(handles_wrapper) {
+  struct host_state {
+    gloop_scope_ref scope{};
+    gloop_task_ref task{};
+    gloop_event_ref ev{};
+    bool scope_cancelled = false, task_cancelled = false, ev_set = false;
+  } hs;
+  gloop::run([&] {
+    gloop_timer *timer = nullptr;
+    gloop::check(gloop_timer_new(&timer));
+    auto host = [](void *data) {
+      auto *h = static_cast<host_state *>(data);
+      h->scope_cancelled = gloop::cancel(h->scope);
+      h->ev_set = gloop::set(h->ev);
+    };
+    gloop::event ev;
+    hs.ev = ev.ref();
+    auto scope = gloop::cancel_scope();
+    hs.scope = scope.ref();
+    gloop::check(gloop_timer_start(timer, 0.0, host, &hs));
+    CHECK(!scope.run([] { gloop::sleep(1000); }));
+    CHECK(hs.scope_cancelled);
+    CHECK(hs.ev_set);
+    CHECK(ev.is_set());
+    ev.clear();
+    CHECK(!ev.is_set());
+    /* The scope has closed: the ref is stale, not an error. */
+    CHECK(!gloop::cancel(hs.scope));
+    CHECK_THROWS_CODE(scope.ref(), GLOOP_ECLOSED);
+
+    /* A task cancelled through its ref ends with its nursery unharmed. */
+    bool task_saw_cancel = false;
+    gloop::open_nursery([&](gloop::nursery &n) {
+      n.start([&] {
+        hs.task = gloop::current_task_ref();
+        try {
+          gloop::sleep_forever();
+        } catch (const gloop::error &e) {
+          task_saw_cancel = e.cancelled();
+          throw;
+        }
+      });
+      gloop::checkpoint();
+      hs.task_cancelled = gloop::cancel(hs.task);
+    });
+    CHECK(hs.task_cancelled);
+    CHECK(task_saw_cancel);
+    CHECK(!gloop::cancel(hs.task));
+
+    /* A nursery's ref cancels the whole nursery; open_nursery() absorbs it. */
+    gloop_scope_ref nref{};
+    int children_cancelled = 0;
+    gloop::open_nursery([&](gloop::nursery &n) {
+      nref = n.ref();
+      for (int i = 0; i < 2; i++) n.start([&]() -> int {
+        children_cancelled += gloop_sleep_forever() == GLOOP_ECANCELED;
+        return 0;
+      });
+      gloop::checkpoint();
+      CHECK(gloop::cancel(nref));
+    });
+    CHECK_EQ(children_cancelled, 2);
+    CHECK(!gloop::cancel(nref));
+    gloop_timer_free(timer);
+  });
+  /* After the run. */
+  CHECK_THROWS_CODE(gloop::cancel(hs.scope), GLOOP_ENORUN);
+  CHECK_THROWS_CODE(gloop::set(hs.ev), GLOOP_ENORUN);
+  CHECK_THROWS_CODE(gloop::current_task_ref(), GLOOP_ENOTTASK);
+  CHECK_THROWS_CODE(gloop::cancel(gloop_scope_ref{}), GLOOP_EINVAL);
+}
+
 CPP_TEST(event_wrapper) {
   gloop::run([] {
     gloop::event ready;

@@ -64,7 +64,8 @@ extern "C" {
   XX(EDESTROYED, -4009, "object was destroyed while waiting on it")            \
   XX(EBUSYWAIT, -4010, "another task already waits on this")                    \
   XX(ESTACKSIZE, -4011, "requested stack size is out of range")                 \
-  XX(EINTERNAL, -4012, "internal error")
+  XX(EINTERNAL, -4012, "internal error")                                        \
+  XX(ENOTFOUND, -4013, "handle names no live object (it has ended)")
 
 enum {
 #define GLOOP__ERR_ENUM(name, val, msg) GLOOP_##name = (val),
@@ -190,7 +191,9 @@ GLOOP_API int gloop_run(gloop_task_fn entry, void *arg, const gloop_options *opt
  * not called, and ticks already posted become no-ops. Work accepted through
  * tokens and not yet run: posts run now, in host context with no run live;
  * a thread waiting in gloop_token_call() returns GLOOP_EABANDONED; system
- * task starts are dropped (there is no run to start them in). Objects
+ * task starts cannot start (there is no run) and each is named on stderr. A
+ * worker still running a gloop_to_thread() function keeps the waiting task's
+ * stack until the function returns. Objects
  * (events, channels, ...) created by the user stay valid to free; other
  * calls on them return GLOOP_ENORUN. Errors: GLOOP_ENORUN (no live run on
  * this thread), GLOOP_EBUSY (called from inside a task or a tick, including a
@@ -312,6 +315,13 @@ GLOOP_API int gloop_nursery_start(gloop_nursery *nursery, gloop_task_fn fn, void
 GLOOP_API int gloop_nursery_start_ex(gloop_nursery *nursery, gloop_task_fn fn, void *arg,
                                      const char *name, size_t stack_size,
                                      gloop_task **out);
+/** The ref of the nursery's cancel scope (see "Host-safe handles" below):
+ * gloop_scope_ref_cancel() on it is gloop_nursery_cancel(), and it returns
+ * GLOOP_ENOTFOUND once the nursery has closed. Errors: GLOOP_EINVAL (NULL
+ * nursery or out), GLOOP_ENORUN, GLOOP_EWRONGTHREAD, GLOOP_ENOMEM.
+ * Context: task or host context of the nursery's run. */
+struct gloop_scope_ref;
+GLOOP_API int gloop_nursery_get_ref(gloop_nursery *nursery, struct gloop_scope_ref *out);
 /** Cancels every task in the nursery (and the owner's code inside it). */
 GLOOP_API int gloop_nursery_cancel(gloop_nursery *nursery);
 /** Waits for every child to end, then frees the nursery. Returns 0, or the
@@ -365,12 +375,72 @@ GLOOP_API int gloop_scope_cancel_called(const gloop_scope *scope);
 GLOOP_API int gloop_scope_cancelled_caught(const gloop_scope *scope);
 
 /* ------------------------------------------------------------------------ */
+/* Host-safe handles                                                        */
+/* ------------------------------------------------------------------------ */
+/* A gloop_scope, gloop_task or gloop_event pointer dies with its object; a
+ * *ref* does not. A ref is a small value (copy it freely, store it in a
+ * widget's data) resolved through a per-run table with generation counters:
+ * once the scope closes, the task ends or the event is freed, every call
+ * through the ref returns GLOOP_ENOTFOUND, and once the run has ended,
+ * GLOOP_ENORUN; it never touches freed memory. A run makes table entries
+ * only for objects whose ref is asked for. Refs name objects of the run
+ * live on the calling thread; from another thread use the gloop_token_*
+ * calls below. A zero-initialised ref ({0}) is the null ref: GLOOP_EINVAL.
+ * The fields are opaque. */
+
+/** A host-safe handle to a cancel scope. */
+typedef struct gloop_scope_ref {
+  uint64_t run_, id_;
+} gloop_scope_ref;
+/** A host-safe handle to a task. */
+typedef struct gloop_task_ref {
+  uint64_t run_, id_;
+} gloop_task_ref;
+/** A host-safe handle to an event. */
+typedef struct gloop_event_ref {
+  uint64_t run_, id_;
+} gloop_event_ref;
+
+/** The ref of an open scope (the same value on every call for that scope).
+ * Errors: GLOOP_EINVAL (NULL scope or out), GLOOP_ENORUN, GLOOP_EWRONGTHREAD,
+ * GLOOP_ENOMEM (the first ref of a scope takes a table entry).
+ * Context: task or host context of the scope's run. */
+GLOOP_API int gloop_scope_get_ref(gloop_scope *scope, gloop_scope_ref *out);
+/** Cancels the scope the ref names, as gloop_scope_cancel(). Idempotent.
+ * Errors: GLOOP_EINVAL (null ref), GLOOP_ENOTFOUND (the scope has closed),
+ * GLOOP_ENORUN (its run has ended, or none is live here),
+ * GLOOP_EWRONGTHREAD (its run lives on another thread: use
+ * gloop_token_cancel_scope()). Context: task or host context of the run,
+ * the done callback included (there: GLOOP_ENORUN). */
+GLOOP_API int gloop_scope_ref_cancel(gloop_scope_ref ref);
+
+/** The ref of a task that has not ended (the same value on every call).
+ * Errors: GLOOP_EINVAL (NULL task or out), GLOOP_ENOTFOUND (the main task
+ * after it returned; other task handles are invalid once the task ends),
+ * GLOOP_ENORUN, GLOOP_EWRONGTHREAD, GLOOP_ENOMEM. Context: task or host
+ * context of the task's run. */
+GLOOP_API int gloop_task_get_ref(gloop_task *task, gloop_task_ref *out);
+/** Cancels the task: it behaves as if wrapped in one more cancel scope just
+ * outside its own scopes and nurseries, and that scope were cancelled. The
+ * task, and every child of its nurseries, see GLOOP_ECANCELED at their next
+ * checkpoint (a blocked one wakes now), except behind a shield the task
+ * opened; other tasks of the same nursery are not affected, and the
+ * nursery does not count the task's GLOOP_ECANCELED as a failure.
+ * Idempotent. Errors: GLOOP_EINVAL (null ref), GLOOP_ENOTFOUND (the task
+ * has ended), GLOOP_ENORUN, GLOOP_EWRONGTHREAD (use
+ * gloop_token_cancel_task()). Context: task or host context of the run. */
+GLOOP_API int gloop_task_ref_cancel(gloop_task_ref ref);
+
+/* ------------------------------------------------------------------------ */
 /* Events, semaphores, locks, channels                                      */
 /* ------------------------------------------------------------------------ */
 /* These objects belong to the run live on the creating thread and are
  * created from task or host context of that run. They can be freed at any
  * time from that thread, also after the run ended; freeing one that tasks
- * still wait on wakes them with GLOOP_EDESTROYED. */
+ * still wait on wakes them with GLOOP_EDESTROYED, and freeing an event
+ * makes its ref (gloop_event_get_ref()) return GLOOP_ENOTFOUND. Freed from
+ * another thread while its run lives, an object that tasks wait on (or an
+ * event that has a ref) is leaked with a message on stderr instead. */
 
 typedef struct gloop_event gloop_event;
 GLOOP_API int gloop_event_new(gloop_event **out);
@@ -380,6 +450,20 @@ GLOOP_API int gloop_event_set(gloop_event *ev);
 GLOOP_API int gloop_event_is_set(const gloop_event *ev);
 /** Waits until set: 0, GLOOP_ECANCELED, GLOOP_EDESTROYED. Task context. */
 GLOOP_API int gloop_event_wait(gloop_event *ev);
+/** Clears a set event, so that it can be set again and later waits block
+ * until then: a reusable wake-up. Waiters woken by the last set still
+ * return 0 (they were released when it was set). Clearing a clear event is
+ * a no-op. Errors: GLOOP_EINVAL (NULL), GLOOP_ENORUN (the event's run has
+ * ended), GLOOP_EWRONGTHREAD. Task or host context. */
+GLOOP_API int gloop_event_clear(gloop_event *ev);
+/** The ref of an event (the same value on every call); it stops resolving
+ * when the event is freed. Errors: GLOOP_EINVAL, GLOOP_ENORUN,
+ * GLOOP_EWRONGTHREAD, GLOOP_ENOMEM. Task or host context of its run. */
+GLOOP_API int gloop_event_get_ref(gloop_event *ev, gloop_event_ref *out);
+/** Sets the event the ref names, as gloop_event_set(). Errors: GLOOP_EINVAL
+ * (null ref), GLOOP_ENOTFOUND (the event was freed), GLOOP_ENORUN,
+ * GLOOP_EWRONGTHREAD (use gloop_token_set_event()). Task or host context. */
+GLOOP_API int gloop_event_ref_set(gloop_event_ref ref);
 
 typedef struct gloop_semaphore gloop_semaphore;
 /** initial >= 0; max_value 0 = unbounded, else releasing past it gives GLOOP_EBUSY. */
@@ -518,17 +602,37 @@ GLOOP_API int gloop_token_post(gloop_token *token, gloop_callback_fn fn, void *d
  * failing one cancels the main task and becomes the run's outcome (if the
  * main task succeeded). Once this returns 0 the task runs, even if the main
  * task has ended meanwhile (it then sees GLOOP_ECANCELED at its first
- * checkpoint, and the run waits for it); only an abandon drops it. Errors:
- * as gloop_token_post. Any thread. */
+ * checkpoint, and the run waits for it). Only an abandon can keep it from
+ * starting (there is no run left); gloop_abandon_run() then names it on
+ * stderr. Errors: as gloop_token_post. Any thread. */
 GLOOP_API int gloop_token_start(gloop_token *token, gloop_task_fn fn, void *arg,
                                 const char *name);
 /** Runs fn(arg) on the host thread (as gloop_token_post) and waits for it to
  * return; *result (if not NULL) receives its value. Trio's
- * from_thread.run_sync. Errors: GLOOP_ENORUN, GLOOP_ENOMEM, GLOOP_EBUSY
+ * from_thread.run_sync. Needs no allocation: the request lives on the
+ * caller's stack while it waits. Errors: GLOOP_EINVAL, GLOOP_ENORUN, GLOOP_EBUSY
  * (called on the run's own host thread, where it would deadlock),
  * GLOOP_EABANDONED (the host abandoned the run before fn ran; fn does not
  * run and *result is set to NULL). Any thread other than the host thread. */
 GLOOP_API int gloop_token_call(gloop_token *token, gloop_work_fn fn, void *arg, void **result);
+
+/** From any thread: asks the token's run to cancel the scope that the ref
+ * names (the two calls below do the same for a task and for an event). The
+ * request travels as a gloop_token_post() and is carried out on the host
+ * thread, in order with the calling thread's other posts; if the object has
+ * ended by then (or the ref belongs to another run), nothing happens. The
+ * outcome is not reported: to learn it, call gloop_scope_ref_cancel()
+ * inside a gloop_token_call() function instead. A request accepted before
+ * the host abandons the run does nothing and frees itself. Errors: GLOOP_EINVAL (NULL token,
+ * null ref), GLOOP_ENORUN (the token's run has ended), GLOOP_ENOMEM. Any
+ * thread, the host thread included. */
+GLOOP_API int gloop_token_cancel_scope(gloop_token *token, gloop_scope_ref ref);
+/** As gloop_token_cancel_scope(), for a task: on the host thread it does
+ * gloop_task_ref_cancel(ref). Errors and context the same. */
+GLOOP_API int gloop_token_cancel_task(gloop_token *token, gloop_task_ref ref);
+/** As gloop_token_cancel_scope(), for an event: on the host thread it does
+ * gloop_event_ref_set(ref). Errors and context the same. */
+GLOOP_API int gloop_token_set_event(gloop_token *token, gloop_event_ref ref);
 
 enum {
   /** On cancellation the task stops waiting at once with GLOOP_ECANCELED; the
@@ -542,7 +646,9 @@ enum {
  * The pool holds at most gloop_options.max_threads workers; jobs beyond
  * that queue FIFO. Idle workers exit after thread_idle_timeout seconds. At
  * the end of the run idle workers exit; a worker still running an abandoned
- * function finishes it on its own, then exits. Errors: GLOOP_EINVAL,
+ * function finishes it on its own, then exits. If the host abandons the run
+ * while fn runs, the waiting task's stack stays mapped until fn returns, so
+ * an arg on that stack stays valid. Errors: GLOOP_EINVAL,
  * GLOOP_ECANCELED, GLOOP_ENOMEM (no worker could be created). Context: task. */
 GLOOP_API int gloop_to_thread(gloop_work_fn fn, void *arg, int flags, void **result);
 

@@ -480,6 +480,16 @@ class cancel_scope {
   }
   /** \brief The C handle, or nullptr once closed. */
   gloop_scope *get() const noexcept { return scope_; }
+  /**
+   * \brief A host-safe handle to this scope (gloop_scope_get_ref()), for
+   *        host code such as a Cancel button; see gloop::cancel(gloop_scope_ref).
+   * \throws gloop::error GLOOP_ECLOSED once closed, GLOOP_ENOMEM.
+   */
+  gloop_scope_ref ref() const {
+    gloop_scope_ref r{};
+    check(gloop_scope_get_ref(open_handle(), &r));
+    return r;
+  }
 
  private:
   static double after(double seconds) {
@@ -500,6 +510,45 @@ class cancel_scope {
   bool cancel_called_ = false;
   bool cancelled_caught_ = false;
 };
+
+/* ======================================================================== */
+/* Host-safe handles                                                        */
+/* ======================================================================== */
+
+namespace detail {
+/* A handle call's result: true if it acted, false if the object has ended
+ * (GLOOP_ENOTFOUND), which host code expects and need not treat as an error. */
+inline bool acted(int rc) {
+  if (rc == GLOOP_ENOTFOUND) return false;
+  check(rc);
+  return true;
+}
+}  // namespace detail
+
+/**
+ * \brief Cancels the scope a ref names (gloop_scope_ref_cancel()). Task or
+ *        host context of its run.
+ * \return true if the scope was still open, false if it has closed.
+ * \throws gloop::error GLOOP_EINVAL (null ref), GLOOP_ENORUN (its run has
+ *         ended), GLOOP_EWRONGTHREAD.
+ */
+inline bool cancel(gloop_scope_ref ref) { return detail::acted(gloop_scope_ref_cancel(ref)); }
+/** \brief Cancels the task a ref names (gloop_task_ref_cancel()); false if it has ended. */
+inline bool cancel(gloop_task_ref ref) { return detail::acted(gloop_task_ref_cancel(ref)); }
+/** \brief Sets the event a ref names (gloop_event_ref_set()); false if it was freed. */
+inline bool set(gloop_event_ref ref) { return detail::acted(gloop_event_ref_set(ref)); }
+
+/**
+ * \brief A host-safe handle to the running task (gloop_task_get_ref()).
+ * \throws gloop::error GLOOP_ENOTTASK outside a task, GLOOP_ENOMEM.
+ */
+inline gloop_task_ref current_task_ref() {
+  gloop_task *t = gloop_current_task();
+  if (t == nullptr) throw error(GLOOP_ENOTTASK);
+  gloop_task_ref r{};
+  check(gloop_task_get_ref(t, &r));
+  return r;
+}
 
 /* ======================================================================== */
 /* Nurseries                                                                */
@@ -554,6 +603,16 @@ class nursery {
 
   /** \brief Cancels every child and the owner's code inside the nursery. */
   void cancel() { check(gloop_nursery_cancel(open_handle())); }
+  /**
+   * \brief A host-safe handle to the nursery's cancel scope
+   *        (gloop_nursery_get_ref()): gloop::cancel() on it cancels the nursery.
+   * \throws gloop::error GLOOP_ECLOSED once closed, GLOOP_ENOMEM.
+   */
+  gloop_scope_ref ref() const {
+    gloop_scope_ref r{};
+    check(gloop_nursery_get_ref(open_handle(), &r));
+    return r;
+  }
 
   /**
    * \brief Waits for every child to end, then frees the nursery.
@@ -632,7 +691,7 @@ void open_nursery(F &&body) {
 /* Events and channels                                                      */
 /* ======================================================================== */
 
-/** \brief An event (gloop_event): set once, wakes every waiter. */
+/** \brief An event (gloop_event): set, wakes every waiter; clear() makes it reusable. */
 class event {
  public:
   /** \brief Creates an event of the run live on this thread. */
@@ -652,8 +711,16 @@ class event {
 
   /** \brief Sets it and wakes every waiter (task or host context). */
   void set() { check(gloop_event_set(handle())); }
-  /** \brief True once set. */
+  /** \brief True once set (until cleared). */
   bool is_set() const noexcept { return gloop_event_is_set(event_) != 0; }
+  /** \brief Clears it, so later waits block until the next set() (task or host context). */
+  void clear() { check(gloop_event_clear(handle())); }
+  /** \brief A host-safe handle (gloop_event_get_ref()); see gloop::set(gloop_event_ref). */
+  gloop_event_ref ref() const {
+    gloop_event_ref r{};
+    check(gloop_event_get_ref(handle(), &r));
+    return r;
+  }
   /** \brief Waits until set. \throws gloop::error GLOOP_ECANCELED, GLOOP_EDESTROYED. */
   void wait() { check(gloop_event_wait(handle())); }
   /** \brief The C handle. */
