@@ -171,6 +171,7 @@ GLOOP_TEST(host_policy_ending_abandons)
 GLOOP_TEST(host_policy_quit_then_ending)
 GLOOP_TEST(host_policy_direct_abandon)
 GLOOP_TEST(host_policy_misuse)
+GLOOP_TEST(host_policy_two_threads)
 
 /* test_handles.c */
 GLOOP_TEST(handles_scope_ref_standalone)

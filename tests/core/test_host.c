@@ -1,5 +1,6 @@
 /* test_host.c - cases for the host policy (guestloop/host.h) on the toy host: held quits, cancel on quit, quit again, abandon, misuse. */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "guestloop/host.h"
@@ -430,6 +431,116 @@ TEST_CASE(host_policy_misuse) {
   ASSERT_ERR(gloop_host_request_quit(), GLOOP_ENORUN);
   host_toy_run_until_done();
   ASSERT_EQ_INT(ops_log.holds, 3);
+  host_toy_fini();
+  return 0;
+}
+
+/* ---- Two host threads, a policy run on each ------------------------------ */
+
+/* The second host thread's loop: a locked FIFO of callbacks, run until the
+ * policy's quit (after its run ended) stops it. */
+typedef struct mini_item {
+  gloop_callback_fn fn;
+  void *arg;
+  struct mini_item *next;
+} mini_item;
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  mini_item *head, *tail;
+  int stop;
+  int live_in_task, quit_rc, done_status, done_calls, quits;
+} mini = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0, 0, 0};
+
+static void mini_post(gloop_callback_fn fn, void *fn_arg, void *host_data) {
+  (void)host_data;
+  mini_item *it = malloc(sizeof *it);
+  if (it == NULL) TEST_FAIL("out of memory");
+  *it = (mini_item){fn, fn_arg, NULL};
+  pthread_mutex_lock(&mini.mu);
+  if (mini.tail)
+    mini.tail->next = it;
+  else
+    mini.head = it;
+  mini.tail = it;
+  pthread_cond_signal(&mini.cv);
+  pthread_mutex_unlock(&mini.mu);
+}
+
+static void mini_quit(void *host_data) {
+  (void)host_data;
+  mini.quits++;
+  mini.stop = 1;
+}
+
+static void mini_done(const gloop_outcome *o, void *data) {
+  (void)data;
+  mini.done_calls++;
+  mini.done_status = o->status;
+}
+
+static const gloop_host_ops mini_ops = {.post_threadsafe = mini_post, .quit = mini_quit};
+
+/* Parks until cancelled; the first step asks this thread's policy to quit,
+ * which must cancel this thread's run only. */
+static int mini_main(void *arg) {
+  (void)arg;
+  mini.live_in_task = gloop_host_live();
+  ASSERT_OK(gloop_sleep(0.01));
+  mini.quit_rc = gloop_host_request_quit();
+  return gloop_sleep_forever();
+}
+
+static void *mini_thread(void *arg) {
+  (void)arg;
+  int rc = gloop_host_start(&mini_ops, NULL, mini_main, NULL, mini_done, NULL, NULL);
+  if (rc != 0) TEST_FAIL("second host thread: gloop_host_start: %s", gloop_err_name(rc));
+  while (!mini.stop) {
+    pthread_mutex_lock(&mini.mu);
+    while (mini.head == NULL) pthread_cond_wait(&mini.cv, &mini.mu);
+    mini_item *it = mini.head;
+    mini.head = it->next;
+    if (mini.head == NULL) mini.tail = NULL;
+    pthread_mutex_unlock(&mini.mu);
+    it->fn(it->arg);
+    free(it);
+  }
+  /* Ticks of the ended run still queued are no-ops; drop them. */
+  while (mini.head != NULL) {
+    mini_item *it = mini.head;
+    mini.head = it->next;
+    it->fn(it->arg);
+    free(it);
+  }
+  return NULL;
+}
+
+TEST_CASE(host_policy_two_threads) {
+  memset(&qr, 0, sizeof qr);
+  policy_init();
+  /* This thread's run parks its workers until a quit. */
+  ASSERT_OK(policy_start(quit_main, NULL));
+  host_toy_run_until(sleeper_started, NULL, 5.0);
+  /* The other thread runs a policy run of its own, quits it from inside,
+   * and its loop ends; this thread's run is untouched. */
+  pthread_t th;
+  ASSERT_EQ_INT(pthread_create(&th, NULL, mini_thread, NULL), 0);
+  ASSERT_EQ_INT(pthread_join(th, NULL), 0);
+  ASSERT_EQ_INT(mini.live_in_task, 1);
+  ASSERT_EQ_INT(mini.quit_rc, 1);
+  ASSERT_EQ_INT(mini.done_calls, 1);
+  ASSERT_ERR(mini.done_status, GLOOP_ECANCELED);
+  ASSERT_EQ_INT(mini.quits, 1);
+  ASSERT_EQ_INT(gloop_host_live(), 1);
+  ASSERT_EQ_INT(gloop_host_quit_pending(), 0);
+  ASSERT_EQ_INT(qr.cleanup_done, 0);
+  /* Now this one. */
+  ASSERT_EQ_INT(gloop_host_request_quit(), 1);
+  host_toy_run_until_done();
+  ASSERT_ERR(host_toy_get_stats().done_status, GLOOP_ECANCELED);
+  ASSERT_EQ_INT(qr.cleanup_done, 1);
+  ASSERT_EQ_INT(ops_log.quits, 1);
   host_toy_fini();
   return 0;
 }
