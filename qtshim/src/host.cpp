@@ -131,10 +131,10 @@ int host_ensure() {
     return GLOOP_EINTERNAL;
   }
   auto *r = new Receiver;
-  /* A run still live when Qt's loop returns can never finish: warn and
-   * abandon it right there, while the application is intact. */
+  /* A run still live when Qt's loop returns (QCoreApplication::exit())
+   * is wound down right there, while the application is intact. */
   QObject::connect(QCoreApplication::instance(), &QCoreApplication::aboutToQuit, r,
-                   [] { run_host_ending(); });
+                   [] { run_exec_returned(); });
   /* Applications created outside gloop_qt_app_new() are destroyed without
    * passing through gloop_qt_app_free(); the post routine, called from the
    * application's destructor, releases the shim's objects then. */

@@ -172,6 +172,17 @@ GLOOP_TEST(boundary_abandon_with_jobs_in_flight)
 GLOOP_TEST(boundary_epoll_failure_standalone)
 GLOOP_TEST(boundary_epoll_failure_guest)
 
+/* test_host.c */
+GLOOP_TEST(host_policy_run_done)
+GLOOP_TEST(host_policy_quit_cancels)
+GLOOP_TEST(host_policy_quit_from_task)
+GLOOP_TEST(host_policy_done_starts_next)
+GLOOP_TEST(host_policy_ending_abandons)
+GLOOP_TEST(host_policy_quit_then_ending)
+GLOOP_TEST(host_policy_direct_abandon)
+GLOOP_TEST(host_policy_misuse)
+GLOOP_TEST(host_policy_two_threads)
+
 /* test_handles.c */
 GLOOP_TEST(handles_scope_ref_standalone)
 GLOOP_TEST(handles_scope_ref_guest)

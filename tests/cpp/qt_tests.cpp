@@ -140,4 +140,34 @@ CPP_TEST(start_outcomes) {
   CHECK(!gloop_in_run());
 }
 
+CPP_TEST(exit_code_plain_exec) {
+  /* A C++ program's own QApplication::exec(), no shim wrapper: exit(7)
+   * while a task sleeps still cancels the run, lets its shielded cleanup
+   * finish, calls done, and exec() returns 7. */
+  QApplication app(qt_argc, qt_argv);
+  bool cleaned = false, done = false;
+  int status = 1;
+  gloop::qt::start(
+      [&] {
+        QTimer::singleShot(10, &app, [] { QCoreApplication::exit(7); });
+        int rc = gloop_sleep_forever();
+        gloop_scope *shield = nullptr;
+        if (gloop_scope_open(1e300, GLOOP_SCOPE_SHIELD, &shield) == 0) {
+          CHECK_EQ(gloop_sleep(0.02), 0);
+          gloop_scope_close(shield);
+        }
+        cleaned = true;
+        if (rc != GLOOP_ECANCELED) throw std::runtime_error("not cancelled");
+      },
+      [&](const gloop_outcome &o) {
+        done = true;
+        status = o.status;
+      });
+  CHECK_EQ(app.exec(), 7);
+  CHECK(cleaned);
+  CHECK(done);
+  CHECK_EQ(status, 0);
+  CHECK(!gloop_in_run());
+}
+
 int main(int argc, char **argv) { return cpp_test::main(argc, argv, 30); }

@@ -261,6 +261,19 @@ QT_CASE(bad_input) {
   CHECK_ERR(gloop_qt_button_click(NULL), GLOOP_EINVAL);
   CHECK_ERR(gloop_qt_button_on_clicked(NULL, NULL, NULL), GLOOP_EINVAL);
   CHECK_ERR(gloop_qt_start(NULL, NULL, NULL, NULL, NULL), GLOOP_EINVAL);
+  /* A GUI-thread post of the caller's own is refused, not silently
+   * replaced; the shim's own one is accepted (and the run then ends by
+   * itself, as dummy_entry returns at once). */
+  {
+    gloop_options o;
+    gloop_options_init(&o);
+    o.run_sync_soon_not_threadsafe = gloop_qt_post;
+    CHECK_ERR(gloop_qt_start(dummy_entry, NULL, NULL, NULL, &o), GLOOP_EINVAL);
+    CHECK(!gloop_in_run());
+    o.run_sync_soon_not_threadsafe = gloop_qt_post_not_threadsafe;
+    CHECK_OK(gloop_qt_start(dummy_entry, NULL, NULL, NULL, &o));
+    while (gloop_in_run()) qts_process_events(5);
+  }
   CHECK_ERR(gloop_qt_start_on_signal(NULL, NULL, NULL, NULL, NULL, NULL), GLOOP_EINVAL);
   gloop_qt_app_quit(NULL);
   gloop_qt_app_free(NULL);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "guestloop/guestloop.h"
+#include "guestloop/host.h"
 #include "rel.h"
 
 /* A value no library call returns, for "the result was not what the row
@@ -1122,6 +1123,142 @@ static int t_nursery_start_stack_too_small(void) {
 static int row_nursery_start_stack_too_small(void) { return in_task(t_nursery_start_stack_too_small); }
 
 /* ---- The table ------------------------------------------------------------------------------------ */
+
+
+/* ---- Host policy ----------------------------------------------------------------- */
+
+static int hp_holds, hp_releases;
+static int hp_hold_rc;
+static int hp_hold(void *d) {
+  (void)d;
+  hp_holds++;
+  return hp_hold_rc;
+}
+static void hp_release(void *d) {
+  (void)d;
+  hp_releases++;
+}
+static const gloop_host_ops hp_ops = {
+    .post_threadsafe = rel_host_post, .hold_quit = hp_hold, .release_quit = hp_release};
+
+/* A refused policy start: nothing posted, no run, and a hold (if any) released. */
+static int hp_refused(const gloop_host_ops *ops, const gloop_options *o) {
+  rel_host_init();
+  hp_holds = hp_releases = 0;
+  int rc = gloop_host_start(ops, NULL, noop_main, NULL, refused_done, NULL, o);
+  REL_CHECK(rel_host_queued() == 0, "a refused start posted a callback");
+  REL_CHECK(!gloop_in_run() && !gloop_host_live(), "a refused start left a live run");
+  REL_CHECK(refused_done_calls == 0, "done_cb of a refused start ran");
+  REL_CHECK(hp_holds == hp_releases || hp_hold_rc < 0, "a refused start kept its hold");
+  return rc;
+}
+static int row_host_start_null_ops(void) { return hp_refused(NULL, NULL); }
+static int row_host_start_null_post(void) {
+  gloop_host_ops ops = hp_ops;
+  ops.post_threadsafe = NULL;
+  return hp_refused(&ops, NULL);
+}
+static int row_host_start_half_hold(void) {
+  gloop_host_ops a = hp_ops, b = hp_ops;
+  a.release_quit = NULL;
+  b.hold_quit = NULL;
+  int ra = hp_refused(&a, NULL), rb = hp_refused(&b, NULL);
+  return ra != rb ? ROW_MISMATCH : ra;
+}
+static int row_host_start_two_host_posts(void) {
+  gloop_options o;
+  gloop_options_init(&o);
+  o.run_sync_soon_not_threadsafe = rel_host_post;
+  return hp_refused(&hp_ops, &o);
+}
+static int row_host_start_hold_fails(void) {
+  hp_hold_rc = GLOOP_ENOMEM;
+  int rc = hp_refused(&hp_ops, NULL);
+  REL_CHECK(hp_holds == 1 && hp_releases == 0, "a failed hold was released");
+  hp_hold_rc = 0;
+  return rc;
+}
+
+/* Runs body in a policy run: `where` 0 in host context (between ticks), 1
+ * in its main task, 2 on another thread while the run is live, 3 in the
+ * done callback. The run is then ended by a quit request. */
+static int (*hp_body)(void);
+static int hp_where, hp_result, hp_called;
+static int hp_main(void *a) {
+  (void)a;
+  if (hp_where == 1) {
+    hp_result = hp_body();
+    hp_called = 1;
+  }
+  gloop_sleep_forever();
+  return 0;
+}
+static int hp_quit_sent;
+static void hp_between(void *a) {
+  (void)a;
+  if (hp_quit_sent || !gloop_host_live()) return;
+  if (!hp_called && (hp_where == 0 || hp_where == 2)) {
+    hp_called = 1;
+    hp_result = hp_where == 2 ? on_other_thread(hp_body) : hp_body();
+  }
+  if (hp_where == 1 && !hp_called) return; /* the task has not made its call yet */
+  hp_quit_sent = 1;
+  REL_CHECK(gloop_host_request_quit() == 1, "the quit request was not held");
+}
+static void hp_done(const gloop_outcome *o, void *d) {
+  if (hp_where == 3) {
+    hp_result = hp_body();
+    hp_called = 1;
+  }
+  rel_host_done(o, d);
+}
+static int in_policy_run(int where, int (*body)(void)) {
+  hp_body = body;
+  hp_where = where;
+  hp_called = hp_quit_sent = 0;
+  hp_holds = hp_releases = 0;
+  rel_host_init();
+  rel_host_set_between(hp_between, NULL);
+  REL_CHECK_OK(gloop_host_start(&hp_ops, NULL, hp_main, NULL, hp_done, NULL, NULL));
+  REL_CHECK(rel_host_run_until_done(10.0) == 0, "the policy run did not end");
+  REL_CHECK(hp_called, "the row's call never ran");
+  REL_CHECK(hp_holds == 1 && hp_releases == 1, "holds %d, releases %d", hp_holds, hp_releases);
+  REL_CHECK(!gloop_host_live(), "the policy run is still live");
+  return hp_result;
+}
+static int hp_start_again(void) {
+  return gloop_host_start(&hp_ops, NULL, noop_main, NULL, refused_done, NULL, NULL);
+}
+static int row_host_start_while_live(void) {
+  int a = in_policy_run(0, hp_start_again);
+  /* Beside a run started without the policy. */
+  int b = in_host(hp_start_again);
+  return a != b ? ROW_MISMATCH : a;
+}
+static int row_host_start_in_task(void) { return in_policy_run(1, hp_start_again); }
+static int hp_request_quit(void) { return gloop_host_request_quit(); }
+static int hp_ending(void) { return gloop_host_ending(); }
+static int row_host_request_quit_no_run(void) { return gloop_host_request_quit(); }
+static int row_host_request_quit_wrong_thread(void) {
+  int rc = in_policy_run(2, hp_request_quit);
+  /* The run ended by the host thread's request alone, with no second cancel. */
+  return rc;
+}
+static int row_host_request_quit_in_done(void) { return in_policy_run(3, hp_request_quit); }
+static int row_host_ending_no_run(void) { return gloop_host_ending(); }
+static int row_host_ending_wrong_thread(void) { return in_policy_run(2, hp_ending); }
+static int row_host_ending_in_task(void) { return in_policy_run(1, hp_ending); }
+static int row_host_ending_after_abandon(void) {
+  rel_host_init();
+  hp_holds = hp_releases = 0;
+  REL_CHECK_OK(gloop_host_start(&hp_ops, NULL, hp_main, NULL, refused_done, NULL, NULL));
+  REL_CHECK_OK(gloop_host_ending());
+  int rc = gloop_host_ending();
+  rel_host_drain();
+  REL_CHECK(hp_releases == 1 && refused_done_calls == 0, "releases %d, done calls %d", hp_releases,
+            refused_done_calls);
+  return rc;
+}
 
 /* ---- Host-safe handles (refs) and the resettable event --------------------------------- */
 

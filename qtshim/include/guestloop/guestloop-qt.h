@@ -45,7 +45,11 @@ GLOOP_API int gloop_qt_app_new(int *argc, char **argv, gloop_qt_app **out);
  * GLOOP_E* code; misuse such as a NULL app returns GLOOP_EINVAL). If a guest run is live when
  * the application is asked to quit (last window closed, quit(), a window
  * closed with gloop_qt_widget_close()), the run's main task is cancelled and
- * the application exits only after done_cb has run. */
+ * the application exits only after done_cb has run. QCoreApplication::exit(code)
+ * cannot be held: the run is cancelled as Qt's loop returns and finishes in
+ * a local loop, then this returns `code`; a second exit() meanwhile
+ * abandons the run with a warning. Errors: GLOOP_EINVAL, GLOOP_EWRONGTHREAD,
+ * GLOOP_EBUSY (called from a task or a posted guest callback). GUI thread. */
 GLOOP_API int gloop_qt_app_exec(gloop_qt_app *app);
 /** Asks the application to quit, as QCoreApplication::quit() does. */
 GLOOP_API void gloop_qt_app_quit(gloop_qt_app *app);
@@ -60,11 +64,16 @@ GLOOP_API void gloop_qt_post(gloop_callback_fn fn, void *fn_arg, void *host_data
 GLOOP_API void gloop_qt_post_not_threadsafe(gloop_callback_fn fn, void *fn_arg, void *host_data);
 
 /** AsyncHelper: starts a guest run of entry(arg) in Qt's loop, with the Qt
- * hooks and the quit life cycle above. done_cb(outcome, data) runs once when
+ * hooks and the quit life cycle above (the host policy of
+ * guestloop/host.h, with Qt's operations). done_cb(outcome, data) runs once when
  * the run ends; done_cb NULL prints a failed outcome to stderr as
- * "guestloop: main task failed: <message> (<NAME>)". opts may be NULL.
- * Errors: GLOOP_EINVAL, GLOOP_ERUNNING (a run is live), and those of
- * gloop_start_guest_run_ex(). Host context. */
+ * "guestloop: main task failed: <message> (<NAME>)". opts may be NULL; its
+ * run_sync_soon_not_threadsafe must be NULL or gloop_qt_post_not_threadsafe
+ * (the shim brings its own GUI-thread post).
+ * Errors: GLOOP_EINVAL (NULL entry, no application, or another
+ * run_sync_soon_not_threadsafe in opts), GLOOP_EWRONGTHREAD (not the GUI
+ * thread), GLOOP_ERUNNING (a run is live), and those of
+ * gloop_host_start(). Host context. */
 GLOOP_API int gloop_qt_start(gloop_task_fn entry, void *arg, gloop_done_fn done_cb,
                              void *data, const gloop_options *opts);
 /** As gloop_qt_start(), each time `sender` emits `signal` (a signature such as

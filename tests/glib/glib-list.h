@@ -1,0 +1,11 @@
+/* glib-list.h - the GLib host's test cases, one GLIB_TEST(name) line each; the runner and CMake both read this list. */
+GLIB_TEST(posts_from_threads)
+GLIB_TEST(wakeups_while_idle)
+GLIB_TEST(done_once_on_host)
+GLIB_TEST(quit_while_tasks_run)
+GLIB_TEST(quit_from_task)
+GLIB_TEST(sigint_cancels)
+GLIB_TEST(host_ends_first)
+GLIB_TEST(sequential_runs)
+GLIB_TEST(misuse)
+GLIB_TEST(idle_cpu)
