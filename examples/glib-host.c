@@ -127,7 +127,6 @@ static void post_host(gloop_callback_fn fn, void *fn_arg, void *host_data)
   h->host_posts++;
 }
 
-
 /* One threadsafe post: the call and the adapter it belongs to. */
 typedef struct posted_call {
   pending_call call;
