@@ -1,11 +1,10 @@
-/* support.c - helpers shared by the cases: real time, order logs, mock-clock options and a one-call guest run. */
+/* support.c - helpers shared by the core cases: order logs, reduced counts for slow builds, mock-clock options and a one-call guest run. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
-#include "harness/time_scale.h"
 #include "host_toy.h"
 #include "test.h"
 
@@ -35,51 +34,10 @@ void test_log_expect_(const char *file, int line, const char *what, const test_l
 
 /* ---- Small helpers ------------------------------------------------------ */
 
-double test_real_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Read once, on the first call; the runner makes that call before any case
- * starts a thread. */
-double test_time_scale(void) {
-  static double scale;
-  if (scale == 0.0) scale = gloop_test_time_scale_read();
-  return scale;
-}
-
-double test_limit(double seconds) { return seconds * test_time_scale(); }
-
 int test_count(int full, int slow) {
   if (test_time_scale() <= 1.0) return full;
   printf("slow build (time scale %g): %d instead of %d\n", test_time_scale(), slow, full);
   return slow;
-}
-
-void test_real_sleep(double seconds) {
-  struct timespec ts;
-  ts.tv_sec = (time_t)seconds;
-  ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#endif
-
-int test_under_asan(void) {
-#ifdef TEST_ASAN
-  return 1;
-#else
-  return 0;
-#endif
 }
 
 gloop_clock *test_mock_options(gloop_options *opts, double start, double autojump) {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "test.h"
+#include "harness.h"
 
 typedef struct toy_item {
   gloop_callback_fn fn;
