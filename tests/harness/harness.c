@@ -47,6 +47,10 @@ TEST_NORETURN static void report_and_exit(const char *file, int line, const char
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
   fflush(stderr);
+#ifdef GLOOP_HARNESS_FAIL_ABORTS
+  /* Under libFuzzer a failure must be a crash, so that the input is kept. */
+  if (code == TEST_FAIL_CODE) abort();
+#endif
   _exit(code);
 }
 

@@ -58,7 +58,9 @@ const char *gloop_test_current(void);
  * Failures print file:line, the case and its label, then end the process at
  * once with _exit(1) from whichever thread or task they run in: every case
  * runs in a process of its own, so nothing needs unwinding, and atexit
- * handlers or a leak check would only bury the message under noise. */
+ * handlers or a leak check would only bury the message under noise. (Built
+ * with GLOOP_HARNESS_FAIL_ABORTS, as in the libFuzzer target, a failure
+ * calls abort() instead, so the fuzzer records the input.) */
 #if defined(__GNUC__)
 #define TEST_NORETURN __attribute__((noreturn))
 #define TEST_PRINTF(a, b) __attribute__((format(printf, a, b)))
