@@ -1,6 +1,7 @@
-/* support.c - helpers shared by the core cases: order logs, reduced counts for slow builds, mock-clock options and a one-call guest run. */
+/* support.c - helpers shared by the core cases: order logs, reduced counts for slow builds, mock-clock options, a one-call guest run and the two run modes. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -62,3 +63,19 @@ int test_guest_run(gloop_task_fn entry, void *arg, const gloop_options *opts,
   host_toy_fini();
   return s.done_status;
 }
+
+/* The thread that runs the loop: the caller of gloop_run(), or the toy's
+ * host thread. Set by test_mark_loop_thread() before the run starts. */
+static pthread_t loop_thread;
+
+void test_mark_loop_thread(void) { loop_thread = pthread_self(); }
+
+int test_run_mode(int guest, gloop_task_fn entry, void *arg, const gloop_options *opts) {
+  test_mark_loop_thread();
+  if (guest) return test_guest_run(entry, arg, opts, 1);
+  int rc = gloop_run(entry, arg, opts, NULL, NULL);
+  ASSERT_EQ_INT(gloop_in_run(), 0);
+  return rc;
+}
+
+int test_on_loop_thread(void) { return pthread_equal(pthread_self(), loop_thread); }

@@ -79,6 +79,16 @@ gloop_clock *test_mock_options(gloop_options *opts, double start, double autojum
  * the outcome's status. */
 int test_guest_run(gloop_task_fn entry, void *arg, const gloop_options *opts,
                    int use_not_threadsafe);
+/* Runs entry(arg) in one of the two modes of a BOTH_MODES scenario: guest 0
+ * with gloop_run() on the calling thread, 1 as a guest of the toy host with
+ * a not-threadsafe post (test_guest_run()), so the toy's thread-affinity
+ * checks stay armed. Returns the run's status. */
+int test_run_mode(int guest, gloop_task_fn entry, void *arg, const gloop_options *opts);
+/* Records the calling thread as the one that runs the loop (test_run_mode()
+ * does it; scenarios that start their run themselves call it first), and
+ * tells whether the calling thread is that one. */
+void test_mark_loop_thread(void);
+int test_on_loop_thread(void);
 
 /* An append-only log of small integers, for checking the order in which tasks
  * and callbacks ran. Fixed capacity; overflowing it fails the test. */
