@@ -4,7 +4,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -14,7 +13,7 @@
 #include "host_toy.h"
 #include "test.h"
 
-/* Every scenario below is a function of `guest` (test_test_run_mode(): 0 runs it
+/* Every scenario below is a function of `guest` (test_run_mode(): 0 runs it
  * with gloop_run() on the calling thread, 1 as a guest of the toy host with
  * a not-threadsafe post, so the toy's thread-affinity checks stay armed),
  * registered as two cases, <name>_standalone and <name>_guest. */

@@ -1,20 +1,15 @@
 /* test_pool_token.c - the thread pool and tokens in both run modes: a blocking call that keeps the host ticking, token calls from a worker, a burst of posts waking an idle run once, posts racing the end of the run. */
-#include <fcntl.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "host_toy.h"
 #include "test.h"
 
-/* Every scenario below is a function of `guest` (test_test_run_mode(): 0 runs it
+/* Every scenario below is a function of `guest` (test_run_mode(): 0 runs it
  * with gloop_run() on the calling thread, 1 as a guest of the toy host with
  * a not-threadsafe post, so the toy's thread-affinity checks stay armed),
  * registered as two cases, <name>_standalone and <name>_guest. */
