@@ -15,8 +15,9 @@
  *   #define GLOOP_TEST_LIST "core/test-list.h"
  *   #include "harness/runner_main.h"
  *
- * A case returns 0 when it passed; anything else, a failed check, a crash
- * or the watchdog makes it fail. Every suite reports the same way:
+ * A case returns 0 when it passed and TEST_SKIP_CODE (or calls TEST_SKIP)
+ * when it cannot run here; anything else, a failed check, a crash or the
+ * watchdog makes it fail. Every suite reports the same way:
  *   exit 0   passed
  *   exit 1   failed (a check, a non-zero return, or the watchdog)
  *   exit 77  skipped (ctest's SKIP_RETURN_CODE)
