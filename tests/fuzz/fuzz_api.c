@@ -57,7 +57,6 @@
  * compiled with GLOOP_HARNESS_FAIL_ABORTS, so a violation aborts and
  * libFuzzer keeps the input; in the replay it fails the case like any
  * other suite's. */
-#define die(...) TEST_FAIL(__VA_ARGS__)
 #define CHECK(cond, ...) TEST_CHECK_(cond, __VA_ARGS__)
 
 /* ---- Model ----------------------------------------------------------------- */
@@ -207,10 +206,10 @@ static int chain_maybe(const ftask *t) {
  * chain_certain() said when the call was made. */
 static void after_block(const ftask *t, const char *what, int rc, int certain_before) {
   if (certain_before && rc != GLOOP_ECANCELED)
-    die("task %d: %s returned %s although a scope above it was already cancelled", t->id, what,
+    TEST_FAIL("task %d: %s returned %s although a scope above it was already cancelled", t->id, what,
         gloop_err_name(rc));
   if (rc == GLOOP_ECANCELED && !chain_maybe(t))
-    die("task %d: %s returned ECANCELED but no scope above it is cancelled", t->id, what);
+    TEST_FAIL("task %d: %s returned ECANCELED but no scope above it is cancelled", t->id, what);
 }
 
 /* The codes a task may have ended with, and the codes a nursery's close
@@ -709,7 +708,7 @@ static int step(ftask *t) {
       break;
     case OP_POST:
       if (gloop_token_post(F.tok, post_cb, NULL) == 0) F.posts_accepted++;
-      else die("token_post refused during the run");
+      else TEST_FAIL("token_post refused during the run");
       break;
     case OP_SLEEP_FOREVER: {
       int certain = chain_certain(t);
@@ -726,7 +725,7 @@ static int step(ftask *t) {
 
 static int task_main(void *a) {
   ftask *t = a;
-  if (t->started++) die("task %d started twice", t->id);
+  if (t->started++) TEST_FAIL("task %d started twice", t->id);
   CHECK(gloop_current_task() != NULL, "task %d runs outside task context", t->id);
   int abrupt = 0;
   while (t->p < t->end && !abrupt) abrupt = !step(t);
