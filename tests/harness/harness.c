@@ -41,7 +41,9 @@ const char *test_label_get(void) { return label; }
 TEST_NORETURN static void report_and_exit(const char *file, int line, const char *what, int code,
                                           const char *fmt, va_list ap) {
   fflush(stdout);
-  fprintf(stderr, "%s:%d: %s case %s", file, line, what, current_case);
+  fprintf(stderr, "%s:%d: %s", file, line, what);
+  /* Outside a runner (the libFuzzer target) there is no case to name. */
+  if (strcmp(current_case, "?") != 0) fprintf(stderr, " in case %s", current_case);
   if (label[0] != '\0') fprintf(stderr, " [%s]", label);
   fputs(": ", stderr);
   vfprintf(stderr, fmt, ap);
@@ -57,7 +59,7 @@ TEST_NORETURN static void report_and_exit(const char *file, int line, const char
 void test_fail_(const char *file, int line, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  report_and_exit(file, line, "FAIL in", TEST_FAIL_CODE, fmt, ap);
+  report_and_exit(file, line, "FAIL", TEST_FAIL_CODE, fmt, ap);
 }
 
 void test_skip_(const char *file, int line, const char *fmt, ...) {
