@@ -31,16 +31,6 @@ static int read_exact(int fd, void *buf, size_t len) {
   return 0;
 }
 
-/* A fixed-seed generator (xorshift64*) for shuffles that repeat run to run. */
-static uint64_t next_rand(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  *s = x;
-  return x * 0x2545F4914F6CDD1DULL;
-}
-
 /* ---- Ping-pong over a socketpair between two tasks ------------------------ */
 
 #define PP_ROUNDS 1000
@@ -158,11 +148,12 @@ static int mw_waiter(void *arg) {
 /* Writes every pipe once, in a shuffled order, from a thread of its own. */
 static void *mw_writer(void *arg) {
   static int order[MW_N];
-  uint64_t seed = 0x9E3779B97F4A7C15ULL;
+  test_rng rng;
+  test_rng_seed(&rng, 0x9E3779B97F4A7C15ULL);
   (void)arg;
   for (int i = 0; i < mw_n; i++) order[i] = i;
   for (int i = mw_n - 1; i > 0; i--) {
-    int j = (int)(next_rand(&seed) % (uint64_t)(i + 1));
+    int j = (int)test_rng_below(&rng, (uint32_t)(i + 1));
     int t = order[i];
     order[i] = order[j];
     order[j] = t;

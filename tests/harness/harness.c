@@ -346,3 +346,18 @@ int test_under_tsan(void) {
   return 0;
 #endif
 }
+
+/* ---- PRNG ---------------------------------------------------------------- */
+
+void test_rng_seed(test_rng *r, uint64_t seed) { r->s = seed ? seed : 0x9e3779b97f4a7c15ull; }
+
+uint32_t test_rng_next(test_rng *r) {
+  uint64_t x = r->s;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  r->s = x;
+  return (uint32_t)((x * 0x2545f4914f6cdd1dull) >> 32);
+}
+
+uint32_t test_rng_below(test_rng *r, uint32_t n) { return test_rng_next(r) % n; }

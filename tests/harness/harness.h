@@ -3,6 +3,7 @@
 #define GLOOP_HARNESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* ---- Cases and the runner -------------------------------------------------
  *
@@ -154,5 +155,15 @@ void test_real_sleep(double seconds);
 /* Whether the program was built with AddressSanitizer or ThreadSanitizer. */
 int test_under_asan(void);
 int test_under_tsan(void);
+
+/* A small deterministic PRNG (xorshift64*), for shuffles and random
+ * operation mixes that repeat run to run. A seed of 0 picks a fixed one. */
+typedef struct test_rng {
+  uint64_t s;
+} test_rng;
+void test_rng_seed(test_rng *r, uint64_t seed);
+uint32_t test_rng_next(test_rng *r);
+/* Uniform enough in [0, n) for tests. n > 0. */
+uint32_t test_rng_below(test_rng *r, uint32_t n);
 
 #endif

@@ -1,4 +1,4 @@
-/* rel.h - helpers of the reliability tests on top of the one harness: a counting allocator, resource probes and a PRNG. */
+/* rel.h - helpers of the reliability tests on top of the one harness: a counting allocator and resource probes. */
 #ifndef GLOOP_REL_H
 #define GLOOP_REL_H
 
@@ -52,14 +52,5 @@ long rel_heap_in_use(void);
 /* Whether the test runs under user-mode emulation (a cross build's ctest
  * sets GLOOP_TEST_EMULATED): RSS is then the emulator's, not ours. */
 int rel_under_emulator(void);
-
-/* A small deterministic PRNG (xorshift64*). */
-typedef struct rel_rng {
-  uint64_t s;
-} rel_rng;
-void rel_rng_seed(rel_rng *r, uint64_t seed);
-uint32_t rel_rng_next(rel_rng *r);
-/* Uniform in [0, n). n > 0. */
-uint32_t rel_rng_below(rel_rng *r, uint32_t n);
 
 #endif

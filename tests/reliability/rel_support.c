@@ -1,4 +1,4 @@
-/* rel_support.c - the reliability tests' counting allocator, resource probes and PRNG. */
+/* rel_support.c - the reliability tests' counting allocator and resource probes. */
 #include "rel.h"
 
 #include <dirent.h>
@@ -129,18 +129,3 @@ int rel_under_emulator(void) {
   const char *e = getenv("GLOOP_TEST_EMULATED");
   return e != NULL && *e != '\0' && *e != '0';
 }
-
-/* ---- PRNG ---------------------------------------------------------------------------- */
-
-void rel_rng_seed(rel_rng *r, uint64_t seed) { r->s = seed ? seed : 0x9e3779b97f4a7c15ull; }
-
-uint32_t rel_rng_next(rel_rng *r) {
-  uint64_t x = r->s;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  r->s = x;
-  return (uint32_t)((x * 0x2545f4914f6cdd1dull) >> 32);
-}
-
-uint32_t rel_rng_below(rel_rng *r, uint32_t n) { return rel_rng_next(r) % n; }

@@ -45,7 +45,7 @@ typedef struct many_state {
   gloop_scope *scope[TASKS_TOTAL]; /* the task's own scope while it is open */
   gloop_nursery *wave;
   int wave_cancelled;
-  rel_rng rng;
+  test_rng rng;
   long cancelled_seen;
   long cancels_issued;
   long completed;
@@ -62,7 +62,7 @@ static many_arg many_args[WAVE_SIZE];
 /* Cancels the scope of a random task of the current wave that still has it
  * open. */
 static void cancel_someone(many_state *st, int base) {
-  int j = base + (int)rel_rng_below(&st->rng, WAVE_SIZE);
+  int j = base + (int)test_rng_below(&st->rng, WAVE_SIZE);
   if (j < TASKS_TOTAL && st->scope[j]) {
     REL_CHECK_OK(gloop_scope_cancel(st->scope[j]));
     st->cancels_issued++;
@@ -75,17 +75,17 @@ static int many_task(void *a) {
   int id = ma->id;
   int base = id - id % WAVE_SIZE;
   if (st->started[id]++) TEST_FAIL("task %d started twice", id);
-  uint32_t r = rel_rng_next(&st->rng);
+  uint32_t r = test_rng_next(&st->rng);
   gloop_scope *s;
   double deadline = (r & 3) == 0 ? gloop_now() + 0.001 * (double)((r >> 2) % 50) : INFINITY;
   REL_CHECK_OK(gloop_scope_open(deadline, 0, &s));
   st->scope[id] = s;
   int rc = 0;
   for (int step = 0; step < 4 && rc == 0; step++) {
-    uint32_t op = rel_rng_below(&st->rng, 8);
+    uint32_t op = test_rng_below(&st->rng, 8);
     int cancelled_before = gloop_scope_cancel_called(s) || st->wave_cancelled;
     if (op < 3) {
-      rc = gloop_sleep(0.001 * (double)rel_rng_below(&st->rng, 40));
+      rc = gloop_sleep(0.001 * (double)test_rng_below(&st->rng, 40));
     } else if (op < 5) {
       rc = gloop_checkpoint();
     } else if (op < 7) {
@@ -93,7 +93,7 @@ static int many_task(void *a) {
       rc = gloop_checkpoint();
     } else {
       /* Only cancellation ends this wait: make sure one will come. */
-      if (!cancelled_before && rel_rng_below(&st->rng, 2) == 0) {
+      if (!cancelled_before && test_rng_below(&st->rng, 2) == 0) {
         REL_CHECK_OK(gloop_scope_cancel(s));
         cancelled_before = 1;
       }
@@ -152,7 +152,7 @@ TEST_CASE(tasks_100k) {
   }
   many = calloc(1, sizeof *many);
   REL_CHECK(many != NULL, "out of memory");
-  rel_rng_seed(&many->rng, 12345);
+  test_rng_seed(&many->rng, 12345);
   gloop_options o;
   gloop_options_init(&o);
   gloop_clock *clk;
@@ -380,8 +380,8 @@ TEST_CASE(abandon_cycles) {
   REL_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st.sock) == 0, "socketpair failed");
   int fds = rel_count_fds();
   long rss_warm = 0;
-  rel_rng rng;
-  rel_rng_seed(&rng, 99);
+  test_rng rng;
+  test_rng_seed(&rng, 99);
   double t0 = test_real_now();
   int cycles = scaled(ABANDON_CYCLES);
   for (int c = 0; c < cycles; c++) {
@@ -396,7 +396,7 @@ TEST_CASE(abandon_cycles) {
     REL_CHECK_OK(host_toy_start(ab_main, &st, &o, 0));
     REL_CHECK_OK(gloop_event_new(&st.ev));
     /* Run until the tasks are in flight, plus a random number of ticks. */
-    unsigned extra = rel_rng_below(&rng, 20);
+    unsigned extra = test_rng_below(&rng, 20);
     double limit = test_real_now() + test_limit(5.0);
     while (!st.ready || extra-- > 0) {
       if (test_real_now() > limit) TEST_FAIL("the run made no progress");
