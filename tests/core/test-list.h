@@ -120,7 +120,7 @@ GLOOP_TEST(stack_overflow_64k_frames)
 GLOOP_TEST(stack_overflow_own_mapping)
 GLOOP_TEST(stack_overflow_after_recovered_fault)
 
-/* test_io_more.c */
+/* test_fd_waits.c */
 GLOOP_TEST(io_pingpong_standalone)
 GLOOP_TEST(io_pingpong_guest)
 GLOOP_TEST(io_many_waiters_standalone)
@@ -133,6 +133,8 @@ GLOOP_TEST(io_notify_closing_standalone)
 GLOOP_TEST(io_notify_closing_guest)
 GLOOP_TEST(io_busy_wait_standalone)
 GLOOP_TEST(io_busy_wait_guest)
+
+/* test_pool_token.c */
 GLOOP_TEST(thread_offload_keeps_ticking_standalone)
 GLOOP_TEST(thread_offload_keeps_ticking_guest)
 GLOOP_TEST(thread_token_call_from_worker_standalone)

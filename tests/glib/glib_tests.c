@@ -16,64 +16,14 @@
 #include <unistd.h>
 
 #include "glib-host.h"
-#include "harness/time_scale.h"
+#include "harness/harness.h"
 
-#define GLIB_TEST(name) static int case_##name(void);
-#include "glib-list.h"
-#undef GLIB_TEST
+/* ---- Checks: thin names over the one harness ------------------------------------ */
 
-/* ---- Harness ------------------------------------------------------------------ */
-
-static const char *current_case = "?";
-static double time_scale = 1.0;
-
-static void fail_(int line, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
-static void fail_(int line, const char *fmt, ...)
-{
-  va_list ap;
-  fflush(stdout);
-  fprintf(stderr, "glib_tests.c:%d: FAIL in case %s: ", line, current_case);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-  _exit(1);
-}
-
-#define FAIL(...) fail_(__LINE__, __VA_ARGS__)
-#define CHECK(c)                                        \
-  do {                                                  \
-    if (!(c)) fail_(__LINE__, "CHECK(%s) failed", #c);  \
-  } while (0)
-#define CHECK_INT(a, op, b)                                                                 \
-  do {                                                                                      \
-    long long a_ = (long long)(a), b_ = (long long)(b);                                     \
-    if (!(a_ op b_)) fail_(__LINE__, "expected %s %s %s, got %lld vs %lld", #a, #op, #b, a_, b_); \
-  } while (0)
-#define CHECK_ERR(a, b)                                                                     \
-  do {                                                                                      \
-    int a_ = (a), b_ = (b);                                                                 \
-    if (a_ != b_)                                                                           \
-      fail_(__LINE__, "expected %s == %s, got %s vs %s", #a, #b, gloop_err_name(a_),        \
-            gloop_err_name(b_));                                                            \
-  } while (0)
+#define CHECK(c) TEST_CHECK_(c, "CHECK(%s) failed", #c)
+#define CHECK_INT(a, op, b) TEST_INT_OP_(a, op, b)
+#define CHECK_ERR(a, b) TEST_CHECK_ERR_(a, b)
 #define CHECK_OK(a) CHECK_ERR(a, 0)
-
-static void on_watchdog(int sig)
-{
-  (void)sig;
-  static const char msg[] = "glib_tests: watchdog: the case did not finish in time\n";
-  ssize_t w = write(2, msg, sizeof msg - 1);
-  (void)w;
-  _exit(1);
-}
-
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static double cpu_s(void)
 {
@@ -130,8 +80,8 @@ static void host_setup(int sigint)
  * pending (ticks of the ended run) run and must change nothing. */
 static void spin_context(double seconds)
 {
-  double end = now_s() + seconds;
-  while (now_s() < end) {
+  double end = test_real_now() + seconds;
+  while (test_real_now() < end) {
     if (!g_main_context_iteration(glib_host_context(H), FALSE)) g_usleep(1000);
   }
 }
@@ -226,10 +176,10 @@ static void *poster(void *arg)
   intptr_t t = (intptr_t)arg;
   for (int i = 1; i <= POSTS; i++) {
     int rc = gloop_token_post(pf.tok, on_post, (void *)(t * 100000 + i));
-    if (rc != 0) FAIL("gloop_token_post from thread %d: %s", (int)t, gloop_err_name(rc));
+    if (rc != 0) TEST_FAIL("gloop_token_post from thread %d: %s", (int)t, gloop_err_name(rc));
   }
   int rc = gloop_token_start(pf.tok, sys_task, NULL, "from-thread");
-  if (rc != 0) FAIL("gloop_token_start: %s", gloop_err_name(rc));
+  if (rc != 0) TEST_FAIL("gloop_token_start: %s", gloop_err_name(rc));
   return NULL;
 }
 
@@ -243,7 +193,7 @@ static int posts_main(void *arg)
   return gloop_event_wait(pf.all);
 }
 
-static int case_posts_from_threads(void)
+TEST_CASE(posts_from_threads)
 {
   memset(&pf, 0, sizeof pf);
   host_setup(0);
@@ -291,7 +241,7 @@ static void *late_poster(void *arg)
   (void)arg;
   g_usleep(50000);
   int rc = gloop_token_post(wk.tok, set_event, NULL);
-  if (rc != 0) FAIL("gloop_token_post: %s", gloop_err_name(rc));
+  if (rc != 0) TEST_FAIL("gloop_token_post: %s", gloop_err_name(rc));
   return NULL;
 }
 
@@ -315,7 +265,7 @@ static int wakeups_main(void *arg)
   return gloop_event_wait(wk.ev);
 }
 
-static int case_wakeups_while_idle(void)
+TEST_CASE(wakeups_while_idle)
 {
   memset(&wk, 0, sizeof wk);
   host_setup(0);
@@ -343,7 +293,7 @@ static int failing_main(void *arg)
   return gloop_fail(GLOOP_EPIPE, "the pipe broke after %d ms", 1);
 }
 
-static int case_done_once_on_host(void)
+TEST_CASE(done_once_on_host)
 {
   host_setup(0);
   CHECK_OK(glib_host_start(H, failing_main, NULL, quit_after_done, NULL, NULL));
@@ -397,14 +347,14 @@ static void quit_done(const gloop_outcome *o, void *data)
 {
   rec_done(o, data);
   qt.cleanups_at_done = qt.cleanups;
-  qt.done_at = now_s();
+  qt.done_at = test_real_now();
 }
 
 static void ask_quit(void *data)
 {
   (void)data;
-  if (qt.started < WORKERS) FAIL("the workers did not start in time");
-  qt.quit_at = now_s();
+  if (qt.started < WORKERS) TEST_FAIL("the workers did not start in time");
+  qt.quit_at = test_real_now();
   glib_host_quit(H);
   /* Held back: the run is live, cancelled, and the loop goes on. */
   qt.live_after_quit = gloop_host_live();
@@ -415,8 +365,8 @@ static void ask_quit(void *data)
 static void send_sigint(void *data)
 {
   (void)data;
-  if (qt.started < WORKERS) FAIL("the workers did not start in time");
-  qt.quit_at = now_s();
+  if (qt.started < WORKERS) TEST_FAIL("the workers did not start in time");
+  qt.quit_at = test_real_now();
   kill(getpid(), SIGINT);
 }
 
@@ -430,7 +380,7 @@ static void quit_scenario(int how)
   if (how == 0) after_ms(50, ask_quit, NULL);
   if (how == 2) after_ms(50, send_sigint, NULL);
   glib_host_run(H);
-  qt.returned_at = now_s();
+  qt.returned_at = test_real_now();
   if (how == 0) {
     CHECK_INT(qt.live_after_quit, ==, 1);
     CHECK_INT(qt.pending_after_quit, ==, 1);
@@ -442,19 +392,19 @@ static void quit_scenario(int how)
   host_finish(GLOOP_ECANCELED);
 }
 
-static int case_quit_while_tasks_run(void)
+TEST_CASE(quit_while_tasks_run)
 {
   quit_scenario(0);
   return 0;
 }
 
-static int case_quit_from_task(void)
+TEST_CASE(quit_from_task)
 {
   quit_scenario(1);
   return 0;
 }
 
-static int case_sigint_cancels(void)
+TEST_CASE(sigint_cancels)
 {
   struct sigaction before, after;
   sigaction(SIGINT, NULL, &before);
@@ -495,15 +445,15 @@ static int ends_main(void *arg)
   return 0;
 }
 
-static int case_host_ends_first(void)
+TEST_CASE(host_ends_first)
 {
   memset(&he, 0, sizeof he);
   host_setup(1);
   CHECK_OK(glib_host_start(H, ends_main, NULL, rec_done, NULL, NULL));
   /* The host iterates its context by hand and goes away mid-run. */
-  double limit = now_s() + 10.0 * time_scale;
+  double limit = test_real_now() + test_limit(10.0);
   while (he.started < WORKERS) {
-    if (now_s() > limit) FAIL("the tasks did not start");
+    if (test_real_now() > limit) TEST_FAIL("the tasks did not start");
     g_main_context_iteration(glib_host_context(H), TRUE);
   }
   CHECK(gloop_host_live());
@@ -536,7 +486,7 @@ static void first_done(const gloop_outcome *o, void *data)
   CHECK_OK(glib_host_start(H, numbered, (void *)1, quit_after_done, NULL, NULL));
 }
 
-static int case_sequential_runs(void)
+TEST_CASE(sequential_runs)
 {
   host_setup(0);
   CHECK_OK(glib_host_start(H, numbered, (void *)0, first_done, NULL, NULL));
@@ -581,7 +531,7 @@ static int idle_main(void *arg)
 static void idle_end(void *data)
 {
   (void)data;
-  double cpu = cpu_s() - idle.cpu0, wall = now_s() - idle.wall0;
+  double cpu = cpu_s() - idle.cpu0, wall = test_real_now() - idle.wall0;
   idle.percent = 100.0 * cpu / wall;
   printf("idle_cpu: %d tasks sleeping, %.2f s: %.3f ms CPU = %.3f %% of a core (limit %.1f %%)\n",
          SLEEPERS, wall, cpu * 1e3, idle.percent, MAX_IDLE_PERCENT);
@@ -593,18 +543,18 @@ static void idle_begin(void *data)
   (void)data;
   CHECK_INT(idle.sleeping, ==, SLEEPERS);
   idle.cpu0 = cpu_s();
-  idle.wall0 = now_s();
+  idle.wall0 = test_real_now();
   after_ms((unsigned)(IDLE_SECONDS * 1000), idle_end, NULL);
 }
 
-static int case_idle_cpu(void)
+TEST_CASE(idle_cpu)
 {
   /* Under an emulator or a sanitizer, or valgrind (a time scale above 1),
    * CPU time measures the tool, not the library. */
-  if (getenv("GLOOP_TEST_EMULATED") != NULL || time_scale > 1.0) {
+  if (getenv("GLOOP_TEST_EMULATED") != NULL || test_time_scale() > 1.0) {
     printf("SKIP idle_cpu: CPU time is not meaningful under emulation or a time scale of %g\n",
-           time_scale);
-    return 77;
+           test_time_scale());
+    return TEST_SKIP_CODE;
   }
   memset(&idle, 0, sizeof idle);
   host_setup(0);
@@ -656,7 +606,7 @@ static int misuse_main(void *arg)
   return rc == GLOOP_ECANCELED ? 0 : rc;
 }
 
-static int case_misuse(void)
+TEST_CASE(misuse)
 {
   memset(&mu, 0, sizeof mu);
   ran[0] = 0;
@@ -687,35 +637,5 @@ static int case_misuse(void)
 
 /* ---- Runner ------------------------------------------------------------------------- */
 
-typedef struct entry {
-  const char *name;
-  int (*fn)(void);
-} entry;
-
-static const entry cases[] = {
-#define GLIB_TEST(name) {#name, case_##name},
-#include "glib-list.h"
-#undef GLIB_TEST
-};
-
-int main(int argc, char **argv)
-{
-  size_t n = sizeof cases / sizeof cases[0];
-  if (argc == 2 && strcmp(argv[1], "--list") == 0) {
-    for (size_t i = 0; i < n; i++) printf("%s\n", cases[i].name);
-    return 0;
-  }
-  time_scale = gloop_test_time_scale_read();
-  for (size_t i = 0; argc == 2 && i < n; i++) {
-    if (strcmp(argv[1], cases[i].name) != 0) continue;
-    current_case = cases[i].name;
-    signal(SIGALRM, on_watchdog);
-    alarm((unsigned)(30 * time_scale));
-    int rc = cases[i].fn();
-    alarm(0);
-    if (rc == 0) printf("%s: passed\n", current_case);
-    return rc;
-  }
-  fprintf(stderr, "usage: %s <case> | --list\n", argv[0]);
-  return 2;
-}
+#define GLOOP_TEST_LIST "glib/glib-list.h"
+#include "harness/runner_main.h"
