@@ -157,6 +157,27 @@ GLOOP_API int gloop_qt_button_on_clicked(gloop_qt_widget *button, gloop_callback
 /** Clicks it programmatically (emits clicked), for tests and scripts. */
 GLOOP_API int gloop_qt_button_click(gloop_qt_widget *button);
 
+/** Enables (enabled nonzero) or disables a widget and its children, as
+ * QWidget::setEnabled. A disabled button ignores the user's clicks (and
+ * gloop_qt_button_click()). Errors: GLOOP_EINVAL, GLOOP_EDESTROYED,
+ * GLOOP_EWRONGTHREAD. GUI thread, host or task context. */
+GLOOP_API int gloop_qt_widget_set_enabled(gloop_qt_widget *w, int enabled);
+/** 1 if the widget is enabled (its parents included), 0 if not, or a
+ * negative code as gloop_qt_widget_set_enabled(). */
+GLOOP_API int gloop_qt_widget_enabled(gloop_qt_widget *w);
+
+/** QProgressBar showing minimum..maximum (0 <= minimum <= maximum, else
+ * GLOOP_EINVAL), starting at minimum. minimum == maximum gives Qt's busy
+ * indicator. Errors: GLOOP_EINVAL, GLOOP_EWRONGTHREAD. GUI thread. */
+GLOOP_API int gloop_qt_progress_new(int minimum, int maximum, gloop_qt_widget **out);
+/** Sets the bar's value; a value outside its range is GLOOP_EINVAL (Qt would
+ * silently ignore it). Errors also: GLOOP_EDESTROYED, GLOOP_EWRONGTHREAD.
+ * GUI thread, host or task context. */
+GLOOP_API int gloop_qt_progress_set_value(gloop_qt_widget *bar, int value);
+/** The bar's value (>= 0), or a negative code as
+ * gloop_qt_progress_set_value(). */
+GLOOP_API int gloop_qt_progress_value(gloop_qt_widget *bar);
+
 /* ---- Awaiting Qt from tasks -------------------------------------------- */
 
 /** Waits for the button's next click. 0, GLOOP_ECANCELED, GLOOP_EDESTROYED
