@@ -69,6 +69,9 @@ struct worker {
    * click cannot start a second job before the first task's first step. */
   int busy;
   unsigned long limit;
+  /* --start: begin a count as soon as the run is up (for scripts and the
+   * screenshot). */
+  int start_now;
   int run_status;
 };
 
@@ -193,6 +196,8 @@ static int job_task(void *arg)
   return rc == GLOOP_ECANCELED ? rc : 0;
 }
 
+static void on_start(void *data);
+
 /* The main task: keeps a nursery open for the jobs until the run is
  * cancelled (the window closed). */
 static int main_task(void *arg)
@@ -204,6 +209,10 @@ static int main_task(void *arg)
   if (rc < 0)
     return rc;
   w->nursery = nursery;
+  /* A task may start children in its own nursery, so --start simply
+   * presses Start from here. */
+  if (w->start_now)
+    on_start(w);
   gloop_sleep_forever();
   /* Closing the nursery cancels a running job; its chunk returns within
    * CHECK_EVERY numbers, so closing the window mid-job exits at once. */
@@ -296,13 +305,14 @@ static int build_window(struct worker *w)
 
 static void usage(void)
 {
-  printf("usage: worker [--limit N] [Qt options]\n"
+  printf("usage: worker [--limit N] [--start] [Qt options]\n"
          "\n"
          "Counts the primes below N on a worker thread in %d chunks, with a\n"
          "progress bar; Cancel stops the count within one chunk, and a message\n"
          "box reports the result. Close the window to quit, also mid-count.\n"
          "\n"
          "  --limit N  count the primes below N (%lu to %lu; default %lu)\n"
+         "  --start    start counting at once, as if Start were pressed\n"
          "  --help     show this help and exit\n",
          CHUNKS, MIN_LIMIT, MAX_LIMIT, DEFAULT_LIMIT);
 }
@@ -319,6 +329,10 @@ static int parse_args(int *argc, char **argv, struct worker *w)
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       usage();
       return 0;
+    }
+    if (strcmp(argv[i], "--start") == 0) {
+      w->start_now = 1;
+      continue;
     }
     if (strcmp(argv[i], "--limit") == 0) {
       char *end;

@@ -275,3 +275,77 @@ QT_CASE(start_on_signal) {
   gloop_qt_app_free(app);
   return 0;
 }
+
+/* ---- Nested event loops ---------------------------------------------------- */
+
+typedef struct nested_state {
+  int loops_in_task;    /* nested loops the dialog task runs, back to back */
+  int host_loop_done;   /* the host-context nested loop has returned */
+  int other_ticks;      /* steps of a sibling task while nothing is nested */
+} nested_state;
+
+static int runs_nested_loops(void *arg) {
+  nested_state *s = arg;
+  /* Two nested loops in one step of the task (as a dialog opened twice
+   * with exec() would): one warning. */
+  for (int i = 0; i < s->loops_in_task; i++) qts_process_events(30);
+  return 0;
+}
+
+static int sleeps_a_little(void *arg) {
+  nested_state *s = arg;
+  for (int i = 0; i < 3; i++) {
+    int rc = gloop_sleep(0.005);
+    if (rc < 0) return rc;
+    s->other_ticks++;
+  }
+  return 0;
+}
+
+static void host_nested_loop(void *data) {
+  nested_state *s = data;
+  qts_process_events(30); /* host context: the run is not on the stack */
+  s->host_loop_done = 1;
+}
+
+static int main_nests(void *arg) {
+  nested_state *s = arg;
+  gloop_nursery *n;
+  int rc = gloop_nursery_open(&n);
+  if (rc < 0) return rc;
+  /* Only ordinary waits first: no warning. */
+  rc = gloop_nursery_start(n, sleeps_a_little, s, "sleeper", NULL);
+  if (rc == 0) rc = gloop_sleep(0.05);
+  /* A nested loop from host context while the run is live: no warning. */
+  if (rc == 0) qts_after(0, host_nested_loop, s);
+  while (rc == 0 && !s->host_loop_done) rc = gloop_sleep(0.005);
+  if (rc == 0) rc = gloop_nursery_start(n, runs_nested_loops, s, "dialog-task", NULL);
+  int close_rc = gloop_nursery_close(n);
+  return rc < 0 ? rc : close_rc;
+}
+
+static int count_in(const char *hay, const char *needle) {
+  int count = 0;
+  for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle)) count++;
+  return count;
+}
+
+/* A task that starts a nested Qt event loop gets one warning on stderr that
+ * names it; ordinary waits and nested loops in host context get none. */
+QT_CASE(nested_loop_warning) {
+  gloop_qt_app *app = qt_app_make();
+  nested_state s = {2, 0, 0};
+  qt_capture_begin();
+  CHECK_OK(gloop_qt_start(main_nests, &s, NULL, NULL, NULL));
+  qts_after(5, quit_when_idle, NULL);
+  CHECK_INT(gloop_qt_app_exec(app), ==, 0);
+  const char *err = qt_capture_end();
+  CHECK_INT(s.host_loop_done, ==, 1);
+  CHECK_INT(s.other_ticks, ==, 3);
+  CHECK_INT(count_in(err, "nested Qt event loop"), ==, 1);
+  CHECK_CONTAINS(err, "guestloop: warning: task 'dialog-task' started a nested Qt event loop");
+  CHECK_NOT_CONTAINS(err, "'sleeper'");
+  CHECK_NOT_CONTAINS(err, "main task failed");
+  gloop_qt_app_free(app);
+  return 0;
+}
