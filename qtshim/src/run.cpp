@@ -179,6 +179,22 @@ int gloop_qt_start_on_signal(gloop_qt_object *sender, const char *signal, gloop_
   });
 }
 
+int gloop_qt_spawn(gloop_task_fn fn, void *arg, const char *name) {
+  return guarded(__func__, [&]() -> int {
+    if (fn == nullptr) return GLOOP_EINVAL;
+    int rc = gui_check();
+    if (rc < 0) return rc;
+    /* A token of the run live on this thread; the start it carries owns
+     * its own node, so the token can go at once. */
+    gloop_token *token;
+    rc = gloop_token_new(&token);
+    if (rc < 0) return rc;
+    rc = gloop_token_start(token, fn, arg, name);
+    gloop_token_free(token);
+    return rc;
+  });
+}
+
 }  // extern "C"
 
 #include "run.moc"

@@ -170,4 +170,45 @@ CPP_TEST(exit_code_plain_exec) {
   CHECK(!gloop_in_run());
 }
 
+CPP_TEST(spawn_from_slot) {
+  QApplication app(qt_argc, qt_argv);
+  /* No run live: refused with a code, the callable is not run. */
+  bool ran_early = false;
+  CHECK_THROWS_CODE(gloop::qt::spawn([&] { ran_early = true; }), GLOOP_ENORUN);
+
+  /* From a Qt timer (a slot), a lambda task of the live run; a second one
+   * that never ends is cancelled when the application quits. A large
+   * capture is moved into the task and freed with it. */
+  bool ran = false, cancelled = false;
+  std::string big(1000, 'x');
+  outcome out = run_in_qt(app, [&] {
+    QTimer::singleShot(0, &app, [&, big] {
+      gloop::qt::spawn([&, big] { ran = big.size() == 1000; }, "from-a-slot");
+      gloop::qt::spawn([&] {
+        try {
+          gloop::sleep_forever();
+        } catch (const gloop::error &e) {
+          cancelled = e.cancelled();
+          throw;
+        }
+      });
+    });
+    while (!ran) gloop::sleep(0.005);
+    QTimer::singleShot(0, &app, &QCoreApplication::quit);
+    gloop::sleep_forever();
+  });
+  CHECK(ran);
+  CHECK(cancelled);
+  CHECK(!ran_early);
+  CHECK(out.status == 0 || out.status == GLOOP_ECANCELED);
+
+  /* An exception in a spawned task becomes the run's outcome. */
+  outcome failed = run_in_qt(app, [] {
+    gloop::qt::spawn([] { throw std::runtime_error("spawned task failed"); }, "breaks");
+    gloop::sleep_forever();
+  });
+  CHECK_EQ(failed.status, int(GLOOP_EINTERNAL));
+  CHECK_EQ(failed.message, std::string("task 'breaks' failed: spawned task failed"));
+}
+
 int main(int argc, char **argv) { return cpp_test::main(argc, argv, 30); }

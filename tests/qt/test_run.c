@@ -1,4 +1,5 @@
-/* test_run.c - Qt cases for starting runs: outcomes, the default report, refused and sequential starts. */
+/* test_run.c - Qt cases for starting runs: outcomes, the default report, refused and sequential starts, nested loops and gloop_qt_spawn(). */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -346,6 +347,124 @@ QT_CASE(nested_loop_warning) {
   CHECK_CONTAINS(err, "guestloop: warning: task 'dialog-task' started a nested Qt event loop");
   CHECK_NOT_CONTAINS(err, "'sleeper'");
   CHECK_NOT_CONTAINS(err, "main task failed");
+  gloop_qt_app_free(app);
+  return 0;
+}
+
+/* ---- gloop_qt_spawn ---------------------------------------------------------- */
+
+typedef struct spawn_state {
+  int from_host_ran;     /* the task spawned from a Qt timer ran, as a task */
+  int from_task_ran;     /* the task spawned from a task ran */
+  int sleeper_status;    /* what the long sleeper saw at quit */
+  int in_done_rc;        /* gloop_qt_spawn() from the done callback */
+  int thread_rc;         /* gloop_qt_spawn() from another thread */
+  char host_name[32];
+} spawn_state;
+
+static spawn_state sp;
+
+static int spawned_from_host(void *arg) {
+  (void)arg;
+  gloop_task *me = gloop_current_task();
+  if (me != NULL) snprintf(sp.host_name, sizeof sp.host_name, "%s", gloop_task_name(me));
+  sp.from_host_ran = me != NULL;
+  return 0;
+}
+
+static int spawned_from_task(void *arg) {
+  (void)arg;
+  sp.from_task_ran = 1;
+  return 0;
+}
+
+static int spawned_sleeper(void *arg) {
+  (void)arg;
+  sp.sleeper_status = gloop_sleep_forever();
+  return sp.sleeper_status;
+}
+
+static void *spawn_from_thread(void *arg) {
+  (void)arg;
+  sp.thread_rc = gloop_qt_spawn(spawned_from_task, NULL, "from-thread");
+  return NULL;
+}
+
+static void spawn_from_timer(void *data) {
+  (void)data;
+  CHECK_OK(gloop_qt_spawn(spawned_from_host, NULL, "from-a-slot"));
+  /* The task starts in a later tick, never inside the call. */
+  CHECK_INT(sp.from_host_ran, ==, 0);
+  CHECK_OK(gloop_qt_spawn(spawned_sleeper, NULL, NULL));
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, spawn_from_thread, NULL) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+}
+
+static int main_spawns(void *arg) {
+  (void)arg;
+  int rc = gloop_qt_spawn(spawned_from_task, NULL, "from-a-task");
+  if (rc < 0) return rc;
+  qts_after(0, spawn_from_timer, NULL);
+  while (!(sp.from_host_ran && sp.from_task_ran) && (rc = gloop_sleep(0.005)) == 0) {}
+  if (rc < 0) return rc;
+  gloop_qt_app_quit(qt_app); /* cancels this task, and then the sleeper */
+  return gloop_sleep_forever();
+}
+
+static int spawn_outcome = 1;
+static void spawn_done(const gloop_outcome *o, void *data) {
+  (void)data;
+  spawn_outcome = o->status;
+  sp.in_done_rc = gloop_qt_spawn(spawned_from_task, NULL, "too-late");
+}
+
+static int spawned_fails(void *arg) {
+  (void)arg;
+  return gloop_fail(GLOOP_EPIPE, "the spawned task broke");
+}
+
+static int main_waits(void *arg) {
+  (void)arg;
+  int rc = gloop_qt_spawn(spawned_fails, NULL, "breaks");
+  return rc < 0 ? rc : gloop_sleep_forever();
+}
+
+static void failure_done(const gloop_outcome *o, void *data) {
+  int *status = data;
+  *status = o->status;
+  CHECK_CONTAINS(o->message, "the spawned task broke");
+}
+
+/* gloop_qt_spawn(): refused with no application, no run, NULL fn and off the
+ * GUI thread; from a slot and from a task it starts tasks of the live run,
+ * which quitting cancels like the main task; a failing one becomes the
+ * run's outcome; from the done callback it is refused. */
+QT_CASE(spawn) {
+  CHECK_ERR(gloop_qt_spawn(spawned_from_task, NULL, "x"), GLOOP_EINVAL); /* no application */
+  gloop_qt_app *app = qt_app_make();
+  CHECK_ERR(gloop_qt_spawn(spawned_from_task, NULL, "x"), GLOOP_ENORUN);
+  CHECK_ERR(gloop_qt_spawn(NULL, NULL, "x"), GLOOP_EINVAL);
+
+  memset(&sp, 0, sizeof sp);
+  sp.sleeper_status = 1;
+  CHECK_OK(gloop_qt_start(main_spawns, NULL, spawn_done, NULL, NULL));
+  CHECK_INT(gloop_qt_app_exec(app), ==, 0);
+  CHECK_INT(sp.from_host_ran, ==, 1);
+  CHECK_INT(sp.from_task_ran, ==, 1);
+  CHECK(strcmp(sp.host_name, "from-a-slot") == 0);
+  CHECK_ERR(sp.sleeper_status, GLOOP_ECANCELED);
+  CHECK_ERR(sp.thread_rc, GLOOP_EWRONGTHREAD);
+  CHECK_ERR(sp.in_done_rc, GLOOP_ENORUN);
+  CHECK(spawn_outcome == 0 || spawn_outcome == GLOOP_ECANCELED);
+  CHECK_ERR(gloop_qt_spawn(spawned_from_task, NULL, "x"), GLOOP_ENORUN); /* after the run */
+
+  /* A failing spawned task cancels the main task and is the outcome. */
+  int status = 1;
+  CHECK_OK(gloop_qt_start(main_waits, NULL, failure_done, &status, NULL));
+  qts_after(5, quit_when_idle, NULL);
+  CHECK_INT(gloop_qt_app_exec(app), ==, 0);
+  CHECK_ERR(status, GLOOP_EPIPE);
   gloop_qt_app_free(app);
   return 0;
 }

@@ -83,6 +83,26 @@ GLOOP_API int gloop_qt_start_on_signal(gloop_qt_object *sender, const char *sign
                                        gloop_task_fn entry, void *arg,
                                        gloop_done_fn done_cb, void *data);
 
+/** Starts fn(arg) as a task of the guest run live on the GUI thread (the
+ * application's run, started by gloop_qt_start()), from any slot, button
+ * callback, Qt timer or task: the way to start work into the one app-wide
+ * run without reaching for its main task's nursery. The task is a system
+ * task of the run (as gloop_token_start()): it runs beside the main task,
+ * so it is cancelled when the main task ends, which is what quitting the
+ * application does; a failing one cancels the main task and its status and
+ * message (as "task 'NAME' failed: MESSAGE") become the run's outcome (given to done_cb, or printed on stderr
+ * when done_cb is NULL), unless the main task failed first. It starts in a
+ * later tick, never inside this call; once this returns 0 it does start,
+ * even if the run winds down meanwhile (it then sees GLOOP_ECANCELED at its
+ * first checkpoint). name may be NULL ("system"); it is copied (up to 31
+ * bytes). No run is started for the caller: with none live this refuses.
+ * Errors: GLOOP_EINVAL (NULL fn, or no application), GLOOP_EWRONGTHREAD
+ * (not the GUI thread: other threads use a gloop_token and
+ * gloop_token_start()), GLOOP_ENORUN (no run is live on the GUI thread,
+ * the run's last task has ended, or called from its done callback),
+ * GLOOP_ENOMEM. GUI thread, host or task context. */
+GLOOP_API int gloop_qt_spawn(gloop_task_fn fn, void *arg, const char *name);
+
 /* ---- Widgets ------------------------------------------------------------ */
 
 GLOOP_API gloop_qt_object *gloop_qt_widget_object(gloop_qt_widget *w);

@@ -135,6 +135,22 @@ void start(F &&main, Done &&done, const gloop_options *opts = nullptr) {
   box.release();
 }
 
+/**
+ * \brief Starts \p fn, a callable taking no arguments, as a task of the run
+ * live on the GUI thread (gloop_qt_spawn()): from any slot, lambda or task.
+ * It is cancelled when the run's main task ends (so at quit); a failure (a
+ * GLOOP_E* return or an exception) cancels the main task and becomes the
+ * run's outcome. It starts in a later tick.
+ * \throws gloop::error GLOOP_ENORUN (no run is live), GLOOP_EWRONGTHREAD
+ *         (not the GUI thread), GLOOP_EINVAL (no application), GLOOP_ENOMEM.
+ */
+template <class F>
+void spawn(F &&fn, const char *name = nullptr) {
+  gloop::detail::packed_task<F> task(std::forward<F>(fn));
+  check(gloop_qt_spawn(task.entry(), task.arg(), name));
+  task.release();
+}
+
 }  // namespace gloop::qt
 
 #endif /* GUESTLOOP_QT_HPP */
