@@ -7,7 +7,11 @@
 #include <QEvent>
 #include <QEventLoop>
 #include <QMetaMethod>
+#include <QPointer>
+#include <QThread>
 #include <QTimer>
+
+#include <memory>
 
 namespace gloop_qt_detail {
 namespace {
@@ -96,6 +100,36 @@ class Starter final : public QObject {
   gloop_done_fn done_;
   void *data_;
 };
+
+/* A task of gloop_qt_spawn_owned(): the user's function and the object
+ * whose destruction cancels it. Allocated by the spawn, freed by the task. */
+struct Owned {
+  gloop_task_fn fn;
+  void *arg;
+  QPointer<QObject> owner;
+};
+
+int owned_entry(void *data) {
+  std::unique_ptr<Owned> owned(static_cast<Owned *>(data));
+  QMetaObject::Connection link;
+  int rc = guarded("a task tied to an object", [&]() -> int {
+    QObject *owner = owned->owner.data();
+    if (owner == nullptr) return 1; /* gone before the start: fn is not called */
+    gloop_task_ref ref;
+    int r = gloop_task_get_ref(gloop_current_task(), &ref);
+    if (r < 0) return r;
+    /* The ref is a value that stays safe after the task ends, so the
+     * connection may outlive the task by a moment without harm. */
+    link = QObject::connect(owner, &QObject::destroyed, host_object(),
+                            [ref] { gloop_task_ref_cancel(ref); });
+    return 0;
+  });
+  if (rc == 1) return 0;
+  if (rc < 0) return rc;
+  rc = owned->fn(owned->arg);
+  QObject::disconnect(link);
+  return rc;
+}
 
 }  // namespace
 
@@ -191,6 +225,20 @@ int gloop_qt_spawn(gloop_task_fn fn, void *arg, const char *name) {
     if (rc < 0) return rc;
     rc = gloop_token_start(token, fn, arg, name);
     gloop_token_free(token);
+    return rc;
+  });
+}
+
+int gloop_qt_spawn_owned(gloop_qt_object *owner, gloop_task_fn fn, void *arg, const char *name) {
+  return guarded(__func__, [&]() -> int {
+    if (owner == nullptr || fn == nullptr) return GLOOP_EINVAL;
+    int rc = gui_check();
+    if (rc < 0) return rc;
+    QObject *o = as_object(owner);
+    if (o == nullptr || o->thread() != QThread::currentThread()) return GLOOP_EINVAL;
+    auto owned = std::make_unique<Owned>(Owned{fn, arg, QPointer<QObject>(o)});
+    rc = gloop_qt_spawn(owned_entry, owned.get(), name);
+    if (rc == 0) owned.release();
     return rc;
   });
 }

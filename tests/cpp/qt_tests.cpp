@@ -211,4 +211,29 @@ CPP_TEST(spawn_from_slot) {
   CHECK_EQ(failed.message, std::string("task 'breaks' failed: spawned task failed"));
 }
 
+CPP_TEST(spawn_owned_by_widget) {
+  QApplication app(qt_argc, qt_argv);
+  auto *owner = new QPushButton("owner");
+  bool cancelled = false, other_ran = false;
+  outcome out = run_in_qt(app, [&] {
+    gloop::qt::spawn(owner, [&] {
+      try {
+        gloop::sleep_forever();
+      } catch (const gloop::error &e) {
+        cancelled = e.cancelled();
+        throw;
+      }
+    }, "owned");
+    CHECK_THROWS_CODE(gloop::qt::spawn(static_cast<QObject *>(nullptr), [] {}), GLOOP_EINVAL);
+    gloop::sleep(0.02);
+    delete owner; /* cancels the owned task only */
+    while (!cancelled) gloop::sleep(0.005);
+    gloop::qt::spawn([&] { other_ran = true; });
+    while (!other_ran) gloop::sleep(0.005);
+  });
+  CHECK(cancelled);
+  CHECK(other_ran);
+  CHECK_EQ(out.status, 0);
+}
+
 int main(int argc, char **argv) { return cpp_test::main(argc, argv, 30); }

@@ -430,6 +430,10 @@ static int main_waits(void *arg) {
   return rc < 0 ? rc : gloop_sleep_forever();
 }
 
+static void failure_status_done(const gloop_outcome *o, void *data) {
+  *(int *)data = o->status;
+}
+
 static void failure_done(const gloop_outcome *o, void *data) {
   int *status = data;
   *status = o->status;
@@ -465,6 +469,94 @@ QT_CASE(spawn) {
   qts_after(5, quit_when_idle, NULL);
   CHECK_INT(gloop_qt_app_exec(app), ==, 0);
   CHECK_ERR(status, GLOOP_EPIPE);
+  gloop_qt_app_free(app);
+  return 0;
+}
+
+/* ---- gloop_qt_spawn_owned ------------------------------------------------------ */
+
+typedef struct owned_state {
+  gloop_qt_widget *doomed;    /* deleted while its task sleeps */
+  gloop_qt_widget *early;     /* deleted before its task starts */
+  gloop_qt_widget *outlives;  /* deleted after its task has ended */
+  int doomed_status;          /* what the doomed task's sleep returned */
+  int early_ran;
+  int outlives_done;
+  int main_saw_cancel;        /* the main task was not cancelled with it */
+} owned_state;
+
+static owned_state os;
+
+static int owned_sleeper(void *arg) {
+  (void)arg;
+  os.doomed_status = gloop_sleep_forever();
+  return os.doomed_status;
+}
+
+static int owned_early(void *arg) {
+  (void)arg;
+  os.early_ran = 1;
+  return 0;
+}
+
+static int owned_quick(void *arg) {
+  (void)arg;
+  os.outlives_done = 1;
+  return 0;
+}
+
+static void owned_host(void *data) {
+  (void)data;
+  CHECK_OK(gloop_qt_spawn_owned(gloop_qt_widget_object(os.early), owned_early, NULL, "early"));
+  gloop_qt_widget_free(os.early); /* before the task's first step */
+}
+
+static int main_owns(void *arg) {
+  (void)arg;
+  int rc = gloop_qt_spawn_owned(gloop_qt_widget_object(os.doomed), owned_sleeper, NULL, "doomed");
+  if (rc == 0)
+    rc = gloop_qt_spawn_owned(gloop_qt_widget_object(os.outlives), owned_quick, NULL, "quick");
+  if (rc == 0) qts_after(0, owned_host, NULL);
+  if (rc == 0) rc = gloop_sleep(0.05);
+  /* Deleting the object cancels only its task. */
+  if (rc == 0) gloop_qt_widget_free(os.doomed);
+  while (rc == 0 && os.doomed_status == 1) rc = gloop_sleep(0.005);
+  /* The quick task has ended: deleting its object now does nothing. */
+  if (rc == 0) gloop_qt_widget_free(os.outlives);
+  if (rc == 0) rc = gloop_sleep(0.02);
+  os.main_saw_cancel = rc == GLOOP_ECANCELED;
+  return rc;
+}
+
+/* gloop_qt_spawn_owned(): the object's destruction cancels its task (not as
+ * a failure, and no other task); an object gone before the start means fn
+ * never runs; after the task ended the destruction is harmless; bad owners
+ * are refused. */
+QT_CASE(spawn_owned) {
+  gloop_qt_widget *label;
+  gloop_qt_app *app = qt_app_make();
+  CHECK_OK(gloop_qt_label_new("owner", &label));
+  CHECK_ERR(gloop_qt_spawn_owned(gloop_qt_widget_object(label), owned_quick, NULL, "x"), GLOOP_ENORUN);
+  CHECK_ERR(gloop_qt_spawn_owned(NULL, owned_quick, NULL, "x"), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_spawn_owned(gloop_qt_widget_object(label), NULL, NULL, "x"), GLOOP_EINVAL);
+  gloop_qt_object *dead = gloop_qt_widget_object(label);
+  gloop_qt_widget_free(label);
+  CHECK_ERR(gloop_qt_spawn_owned(dead, owned_quick, NULL, "x"), GLOOP_EDESTROYED);
+
+  memset(&os, 0, sizeof os);
+  os.doomed_status = 1;
+  CHECK_OK(gloop_qt_label_new("doomed", &os.doomed));
+  CHECK_OK(gloop_qt_label_new("early", &os.early));
+  CHECK_OK(gloop_qt_label_new("outlives", &os.outlives));
+  int status = 1;
+  CHECK_OK(gloop_qt_start(main_owns, NULL, failure_status_done, &status, NULL));
+  qts_after(5, quit_when_idle, NULL);
+  CHECK_INT(gloop_qt_app_exec(app), ==, 0);
+  CHECK_ERR(status, 0);
+  CHECK_ERR(os.doomed_status, GLOOP_ECANCELED);
+  CHECK_INT(os.early_ran, ==, 0);
+  CHECK_INT(os.outlives_done, ==, 1);
+  CHECK_INT(os.main_saw_cancel, ==, 0);
   gloop_qt_app_free(app);
   return 0;
 }

@@ -102,6 +102,18 @@ GLOOP_API int gloop_qt_start_on_signal(gloop_qt_object *sender, const char *sign
  * the run's last task has ended, or called from its done callback),
  * GLOOP_ENOMEM. GUI thread, host or task context. */
 GLOOP_API int gloop_qt_spawn(gloop_task_fn fn, void *arg, const char *name);
+/** As gloop_qt_spawn(), with the task tied to `owner`: when Qt destroys
+ * the object (a closed window's deletion, gloop_qt_widget_free(), its
+ * parent's deletion), the task is cancelled as by gloop_task_ref_cancel():
+ * it sees GLOOP_ECANCELED at its next checkpoint, and that does not count
+ * as a failure. If the object is already gone when the task would start,
+ * fn is not called and the task ends with 0. Once fn has returned, the
+ * object's destruction no longer concerns the task. The object must live on
+ * the GUI thread. Errors: those of gloop_qt_spawn(), and GLOOP_EINVAL (NULL
+ * owner, or an object of another thread), GLOOP_EDESTROYED (owner names an
+ * object Qt has deleted). GUI thread, host or task context. */
+GLOOP_API int gloop_qt_spawn_owned(gloop_qt_object *owner, gloop_task_fn fn, void *arg,
+                                   const char *name);
 
 /* ---- Widgets ------------------------------------------------------------ */
 

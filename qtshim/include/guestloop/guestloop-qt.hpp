@@ -151,6 +151,21 @@ void spawn(F &&fn, const char *name = nullptr) {
   task.release();
 }
 
+/**
+ * \brief As spawn(), with the task tied to \p owner (gloop_qt_spawn_owned()):
+ * destroying the object cancels the task (it sees gloop::error with
+ * cancelled() true, which is not a failure); an object gone before the
+ * start means \p fn never runs.
+ * \throws gloop::error as spawn(), and GLOOP_EINVAL (null owner or one of
+ *         another thread), GLOOP_EDESTROYED (an object already deleted).
+ */
+template <class F>
+void spawn(QObject *owner, F &&fn, const char *name = nullptr) {
+  gloop::detail::packed_task<F> task(std::forward<F>(fn));
+  check(gloop_qt_spawn_owned(handle(owner), task.entry(), task.arg(), name));
+  task.release();
+}
+
 }  // namespace gloop::qt
 
 #endif /* GUESTLOOP_QT_HPP */
