@@ -240,6 +240,44 @@ enum {
  * bad parent). Task context. */
 GLOOP_API int gloop_qt_message_box(gloop_qt_widget *parent, const char *title,
                                    const char *text, int buttons, int *result);
+/** Icons for gloop_qt_message_box_ex() (QMessageBox::Icon's values). */
+enum {
+  GLOOP_QT_ICON_NONE = 0,
+  GLOOP_QT_ICON_INFORMATION = 1,
+  GLOOP_QT_ICON_WARNING = 2,
+  GLOOP_QT_ICON_CRITICAL = 3,
+  GLOOP_QT_ICON_QUESTION = 4
+};
+/** Modality for gloop_qt_message_box_ex() and gloop_qt_dialog_open(). */
+enum {
+  /** Blocks input to the parent window (and its parents) only. A box
+   * without a parent then blocks nothing else. */
+  GLOOP_QT_MODAL_WINDOW = 0,
+  /** Blocks input to every other window of the application. */
+  GLOOP_QT_MODAL_APPLICATION = 1
+};
+/** As gloop_qt_message_box(), with an icon (GLOOP_QT_ICON_\*) and a
+ * modality (GLOOP_QT_MODAL_\*). Neither runs a nested event loop: an
+ * application-modal box blocks the user's input to other windows, not the
+ * run's tasks. gloop_qt_message_box() is this call with
+ * GLOOP_QT_ICON_NONE and GLOOP_QT_MODAL_WINDOW. Errors: those of
+ * gloop_qt_message_box(), and GLOOP_EINVAL for an unknown icon or
+ * modality. Task context. */
+GLOOP_API int gloop_qt_message_box_ex(gloop_qt_widget *parent, const char *title,
+                                      const char *text, int icon, int buttons,
+                                      int modality, int *result);
+/** Awaits any QDialog (the handle of a QDialog or a subclass, made in C++
+ * or by the shim): shows it with QDialog::open() (window-modal) or, for
+ * GLOOP_QT_MODAL_APPLICATION, application-modal, and waits for its
+ * finished(int) signal without a nested event loop; \*result (if not NULL)
+ * receives the code it finished with (QDialog::Accepted = 1, Rejected = 0,
+ * or the value given to done()). The dialog stays the caller's: it is not
+ * deleted. If the waiting task is cancelled the dialog is rejected (closed)
+ * and GLOOP_ECANCELED returned. Errors: GLOOP_EINVAL (NULL, not a dialog,
+ * bad modality), GLOOP_EBUSY (the dialog is already shown),
+ * GLOOP_EDESTROYED (deleted before or while waiting), GLOOP_ECANCELED,
+ * GLOOP_ENOTTASK, GLOOP_EWRONGTHREAD. Task context on the GUI thread. */
+GLOOP_API int gloop_qt_dialog_open(gloop_qt_widget *dialog, int modality, int *result);
 /** The message box a task currently waits on, or NULL (for tests and scripts). */
 GLOOP_API gloop_qt_widget *gloop_qt_active_message_box(void);
 
