@@ -127,7 +127,6 @@ static void post_host(gloop_callback_fn fn, void *fn_arg, void *host_data)
   h->host_posts++;
 }
 
-
 /* One threadsafe post: the call and the adapter it belongs to. */
 typedef struct posted_call {
   pending_call call;
@@ -360,22 +359,32 @@ static int parse_seconds(const char *s, double *out)
   return 0;
 }
 
+/* --help anywhere wins, as in the other examples. */
+static int wants_help(int argc, char **argv)
+{
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+      return 1;
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
   static struct program p = {NULL, 0.0, 0.5, 0.0, 0, 0};
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      printf("usage: glib-host [--seconds S] [--interval S]\n"
-             "\n"
-             "Runs libguestloop tasks inside a GLib main loop: a ticker prints a line\n"
-             "every interval, a worker thread sums some numbers. Ctrl-C cancels the\n"
-             "run, which cleans up and exits with status 0.\n"
-             "\n"
-             "  --seconds S   end by itself after S seconds (default: run until Ctrl-C)\n"
-             "  --interval S  seconds between two ticks (default 0.5)\n"
-             "  --help        show this help and exit\n");
-      return 0;
-    }
+  if (wants_help(argc, argv)) {
+    printf("usage: glib-host [--seconds S] [--interval S]\n"
+           "\n"
+           "Runs libguestloop tasks inside a GLib main loop: a ticker prints a line\n"
+           "every interval, a worker thread sums some numbers. Ctrl-C cancels the\n"
+           "run, which cleans up and exits with status 0.\n"
+           "\n"
+           "  --seconds S   end by itself after S seconds (default: run until Ctrl-C)\n"
+           "  --interval S  seconds between two ticks (default 0.5)\n"
+           "  --help        show this help and exit\n");
+    return 0;
+  }
+  /* Every option takes a value: the arguments go in pairs. */
+  for (int i = 1; i < argc; i += 2) {
     double *target = strcmp(argv[i], "--seconds") == 0    ? &p.seconds
                      : strcmp(argv[i], "--interval") == 0 ? &p.interval
                                                           : NULL;
@@ -388,7 +397,6 @@ int main(int argc, char **argv)
       fprintf(stderr, "glib-host: %s needs a number of seconds (try --help)\n", argv[i]);
       return 2;
     }
-    i++;
   }
 
   glib_host *h = p.host = glib_host_new(1);

@@ -1,4 +1,4 @@
-/* glib-host.h - a GLib host adapter for libguestloop in about a hundred lines, built on the host policy (guestloop/host.h). */
+/* glib-host.h - a GLib host adapter for libguestloop on the host policy (guestloop/host.h): the interface of examples/glib-host.c. */
 #ifndef GUESTLOOP_EXAMPLE_GLIB_HOST_H
 #define GUESTLOOP_EXAMPLE_GLIB_HOST_H
 

@@ -1,5 +1,7 @@
 /* glib_tests.c - the guest-mode contract rerun with the GLib host example as the host: posts from threads, idle wake-ups, done once on the host thread, quit and Ctrl-C while tasks run, the host ending first, idle CPU. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
