@@ -2,6 +2,7 @@
 #include <guestloop/guestloop-qt.hpp>
 
 #include <QApplication>
+#include <QLineEdit>
 #include <QPointer>
 #include <QPushButton>
 #include <QTimer>
@@ -234,6 +235,51 @@ CPP_TEST(spawn_owned_by_widget) {
   CHECK(cancelled);
   CHECK(other_ran);
   CHECK_EQ(out.status, 0);
+}
+
+CPP_TEST(wait_signal_arguments) {
+  QApplication app(qt_argc, qt_argv);
+  QPushButton toggle("toggle");
+  toggle.setCheckable(true);
+  QLineEdit edit;
+  outcome out = run_in_qt(app, [&] {
+    /* A bool argument; the first emission after the call is the one. */
+    QTimer::singleShot(5, &app, [&] {
+      toggle.click();  // toggled(true)
+      toggle.click();  // toggled(false), after the wait has been woken
+    });
+    auto [checked] = gloop::qt::wait_args(&toggle, &QPushButton::toggled);
+    CHECK(checked);
+
+    /* A const QString & argument, copied out. */
+    QTimer::singleShot(5, &app, [&] { edit.setText(QStringLiteral("h\u00e9llo")); });
+    auto [text] = gloop::qt::wait_args(&edit, &QLineEdit::textChanged);
+    CHECK(text == QStringLiteral("h\u00e9llo"));
+
+    /* Cancelled: the error comes through and nothing is left behind. */
+    const auto children = [&] {
+      return app.findChildren<QObject *>(QString(), Qt::FindDirectChildrenOnly).size();
+    };
+    const auto before = children();
+    try {
+      auto scope = gloop::cancel_scope::move_on_after(0.02);
+      gloop::qt::wait_args(&edit, &QLineEdit::textChanged);
+      CHECK(false);
+    } catch (const gloop::error &e) {
+      CHECK(e.cancelled());
+    }
+    CHECK_EQ(children(), before);
+
+    /* Destroyed while waiting. */
+    auto *doomed = new QLineEdit;
+    QTimer::singleShot(5, &app, [doomed] { delete doomed; });
+    CHECK_THROWS_CODE(gloop::qt::wait_args(doomed, &QLineEdit::textChanged), GLOOP_EDESTROYED);
+    CHECK_THROWS_CODE(gloop::qt::wait_args(static_cast<QLineEdit *>(nullptr), &QLineEdit::textChanged),
+                      GLOOP_EINVAL);
+  });
+  CHECK_EQ(out.status, 0);
+  /* Outside a task. */
+  CHECK_THROWS_CODE(gloop::qt::wait_args(&edit, &QLineEdit::textChanged), GLOOP_ENOTTASK);
 }
 
 int main(int argc, char **argv) { return cpp_test::main(argc, argv, 30); }
