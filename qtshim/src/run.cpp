@@ -110,24 +110,33 @@ struct Owned {
 };
 
 int owned_entry(void *data) {
-  std::unique_ptr<Owned> owned(static_cast<Owned *>(data));
-  QMetaObject::Connection link;
+  /* Nothing that owns memory stays in this frame while fn runs: a run
+   * abandoned meanwhile never unwinds it. The record goes now, and the
+   * connection's context (whose deletion disconnects it) is a child of the
+   * application, which frees it at the latest when it is destroyed. */
+  gloop_task_fn fn;
+  void *arg;
+  QObject *link = nullptr;
   int rc = guarded("a task tied to an object", [&]() -> int {
+    std::unique_ptr<Owned> owned(static_cast<Owned *>(data));
+    fn = owned->fn;
+    arg = owned->arg;
     QObject *owner = owned->owner.data();
     if (owner == nullptr) return 1; /* gone before the start: fn is not called */
     gloop_task_ref ref;
     int r = gloop_task_get_ref(gloop_current_task(), &ref);
     if (r < 0) return r;
-    /* The ref is a value that stays safe after the task ends, so the
-     * connection may outlive the task by a moment without harm. */
-    link = QObject::connect(owner, &QObject::destroyed, host_object(),
-                            [ref] { gloop_task_ref_cancel(ref); });
+    /* The ref is a value that stays safe after the task ends. */
+    link = new QObject(QCoreApplication::instance());
+    QObject::connect(owner, &QObject::destroyed, link, [ref] { gloop_task_ref_cancel(ref); });
     return 0;
   });
-  if (rc == 1) return 0;
-  if (rc < 0) return rc;
-  rc = owned->fn(owned->arg);
-  QObject::disconnect(link);
+  if (rc != 0) {
+    delete link;
+    return rc == 1 ? 0 : rc;
+  }
+  rc = fn(arg);
+  delete link;
   return rc;
 }
 
