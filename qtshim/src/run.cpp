@@ -7,7 +7,11 @@
 #include <QEvent>
 #include <QEventLoop>
 #include <QMetaMethod>
+#include <QPointer>
+#include <QThread>
 #include <QTimer>
+
+#include <memory>
 
 namespace gloop_qt_detail {
 namespace {
@@ -97,6 +101,45 @@ class Starter final : public QObject {
   void *data_;
 };
 
+/* A task of gloop_qt_spawn_owned(): the user's function and the object
+ * whose destruction cancels it. Allocated by the spawn, freed by the task. */
+struct Owned {
+  gloop_task_fn fn;
+  void *arg;
+  QPointer<QObject> owner;
+};
+
+int owned_entry(void *data) {
+  /* Nothing that owns memory stays in this frame while fn runs: a run
+   * abandoned meanwhile never unwinds it. The record goes now, and the
+   * connection's context (whose deletion disconnects it) is a child of the
+   * application, which frees it at the latest when it is destroyed. */
+  gloop_task_fn fn;
+  void *arg;
+  QObject *link = nullptr;
+  int rc = guarded("a task tied to an object", [&]() -> int {
+    std::unique_ptr<Owned> owned(static_cast<Owned *>(data));
+    fn = owned->fn;
+    arg = owned->arg;
+    QObject *owner = owned->owner.data();
+    if (owner == nullptr) return 1; /* gone before the start: fn is not called */
+    gloop_task_ref ref;
+    int r = gloop_task_get_ref(gloop_current_task(), &ref);
+    if (r < 0) return r;
+    /* The ref is a value that stays safe after the task ends. */
+    link = new QObject(QCoreApplication::instance());
+    QObject::connect(owner, &QObject::destroyed, link, [ref] { gloop_task_ref_cancel(ref); });
+    return 0;
+  });
+  if (rc != 0) {
+    delete link;
+    return rc == 1 ? 0 : rc;
+  }
+  rc = fn(arg);
+  delete link;
+  return rc;
+}
+
 }  // namespace
 
 void run_host_ending() noexcept {
@@ -176,6 +219,36 @@ int gloop_qt_start_on_signal(gloop_qt_object *sender, const char *signal, gloop_
     }
     QObject::connect(src, &QObject::destroyed, starter, &QObject::deleteLater);
     return 0;
+  });
+}
+
+int gloop_qt_spawn(gloop_task_fn fn, void *arg, const char *name) {
+  return guarded(__func__, [&]() -> int {
+    if (fn == nullptr) return GLOOP_EINVAL;
+    int rc = gui_check();
+    if (rc < 0) return rc;
+    /* A token of the run live on this thread; the start it carries owns
+     * its own node, so the token can go at once. */
+    gloop_token *token;
+    rc = gloop_token_new(&token);
+    if (rc < 0) return rc;
+    rc = gloop_token_start(token, fn, arg, name);
+    gloop_token_free(token);
+    return rc;
+  });
+}
+
+int gloop_qt_spawn_owned(gloop_qt_object *owner, gloop_task_fn fn, void *arg, const char *name) {
+  return guarded(__func__, [&]() -> int {
+    if (owner == nullptr || fn == nullptr) return GLOOP_EINVAL;
+    int rc = gui_check();
+    if (rc < 0) return rc;
+    QObject *o = as_object(owner);
+    if (o == nullptr || o->thread() != QThread::currentThread()) return GLOOP_EINVAL;
+    auto owned = std::make_unique<Owned>(Owned{fn, arg, QPointer<QObject>(o)});
+    rc = gloop_qt_spawn(owned_entry, owned.get(), name);
+    if (rc == 0) owned.release();
+    return rc;
   });
 }
 
