@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <exception>
 #include <type_traits>
+#include <utility>
 
 class QWidget;
 class QMessageBox;
@@ -34,26 +35,14 @@ void report_exception(const char *where, const char *what) noexcept;
  * the GLOOP_EINVAL that the entry's "no such object" check returned. */
 bool take_destroyed_seen() noexcept;
 
-template <typename Body>
-int guarded(const char *where, Body &&body) noexcept {
-  take_destroyed_seen();
-  try {
-    int rc = body();
-    return take_destroyed_seen() && rc == GLOOP_EINVAL ? GLOOP_EDESTROYED : rc;
-  } catch (const std::exception &e) {
-    report_exception(where, e.what());
-  } catch (...) {
-    report_exception(where, "unknown C++ exception");
-  }
-  return GLOOP_EINTERNAL;
-}
-
+/* The one implementation: runs body, returns its value, or `fallback`
+ * after printing what was thrown. An integral result of GLOOP_EINVAL from an
+ * entry that met a deleted object's handle becomes GLOOP_EDESTROYED. */
 template <typename T, typename Body>
-T guarded_value(const char *where, T fallback, Body &&body) noexcept {
+T guarded_as(const char *where, T fallback, Body &&body) noexcept {
   take_destroyed_seen();
   try {
     T value = body();
-    /* Entries that return a number return errors as negative numbers too. */
     if constexpr (std::is_integral_v<T>)
       if (take_destroyed_seen() && value == GLOOP_EINVAL) return GLOOP_EDESTROYED;
     return value;
@@ -65,15 +54,24 @@ T guarded_value(const char *where, T fallback, Body &&body) noexcept {
   return fallback;
 }
 
+/* The entries' three shapes: an error code, a value with its own "nothing"
+ * (a pointer, a number), and no result. */
+template <typename Body>
+int guarded(const char *where, Body &&body) noexcept {
+  return guarded_as<int>(where, GLOOP_EINTERNAL, std::forward<Body>(body));
+}
+
+template <typename T, typename Body>
+T guarded_value(const char *where, T fallback, Body &&body) noexcept {
+  return guarded_as<T>(where, fallback, std::forward<Body>(body));
+}
+
 template <typename Body>
 void guarded_void(const char *where, Body &&body) noexcept {
-  try {
+  guarded_as<int>(where, 0, [&]() -> int {
     body();
-  } catch (const std::exception &e) {
-    report_exception(where, e.what());
-  } catch (...) {
-    report_exception(where, "unknown C++ exception");
-  }
+    return 0;
+  });
 }
 
 /* ---- Handles -------------------------------------------------------------

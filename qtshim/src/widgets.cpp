@@ -122,6 +122,21 @@ T *widget_as(gloop_qt_widget *w) {
   return w == nullptr ? nullptr : qobject_cast<T *>(as_widget(w));
 }
 
+/* The opening that the widget entry points share: exceptions contained
+ * (guarded()), the GUI-thread check, and the handle resolved to a live T
+ * (GLOOP_EINVAL for NULL or another kind of widget, GLOOP_EDESTROYED once
+ * Qt has deleted it); then the entry's own Qt call(s) with the T. */
+template <typename T, typename R = int, typename Body>
+R on_widget(const char *where, gloop_qt_widget *handle, Body &&body) noexcept {
+  return guarded_as<R>(where, GLOOP_EINTERNAL, [&]() -> R {
+    int rc = gui_check();
+    if (rc < 0) return rc;
+    T *w = widget_as<T>(handle);
+    if (w == nullptr) return GLOOP_EINVAL;
+    return body(w);
+  });
+}
+
 template <typename T>
 T *layout_as(gloop_qt_layout *l) {
   return l == nullptr || !handle_live(l) ? nullptr : qobject_cast<T *>(reinterpret_cast<QLayout *>(l));
@@ -145,13 +160,6 @@ int layout_new(gloop_qt_widget *on, gloop_qt_layout **out) {
 }
 
 /* Common prologue of the label setters and getters. */
-int label_check(gloop_qt_widget *label, QLabel **out) {
-  int rc = gui_check();
-  if (rc < 0) return rc;
-  *out = widget_as<QLabel>(label);
-  return *out == nullptr ? GLOOP_EINVAL : 0;
-}
-
 }  // namespace
 
 extern "C" {
@@ -183,44 +191,30 @@ gloop_qt_widget *gloop_qt_window_central(gloop_qt_widget *window) {
 }
 
 int gloop_qt_widget_set_title(gloop_qt_widget *w, const char *title) {
-  return guarded(__func__, [&]() -> int {
-    int rc = gui_check();
-    if (rc < 0) return rc;
-    QWidget *widget = widget_as<QWidget>(w);
-    if (widget == nullptr || title == nullptr) return GLOOP_EINVAL;
+  return on_widget<QWidget>(__func__, w, [&](QWidget *widget) -> int {
+    if (title == nullptr) return GLOOP_EINVAL;
     widget->setWindowTitle(QString::fromUtf8(title));
     return 0;
   });
 }
 
 int gloop_qt_widget_resize(gloop_qt_widget *w, int width, int height) {
-  return guarded(__func__, [&]() -> int {
-    int rc = gui_check();
-    if (rc < 0) return rc;
-    QWidget *widget = widget_as<QWidget>(w);
-    if (widget == nullptr || width <= 0 || height <= 0) return GLOOP_EINVAL;
+  return on_widget<QWidget>(__func__, w, [&](QWidget *widget) -> int {
+    if (width <= 0 || height <= 0) return GLOOP_EINVAL;
     widget->resize(width, height);
     return 0;
   });
 }
 
 int gloop_qt_widget_show(gloop_qt_widget *w) {
-  return guarded(__func__, [&]() -> int {
-    int rc = gui_check();
-    if (rc < 0) return rc;
-    QWidget *widget = widget_as<QWidget>(w);
-    if (widget == nullptr) return GLOOP_EINVAL;
+  return on_widget<QWidget>(__func__, w, [&](QWidget *widget) -> int {
     widget->show();
     return 0;
   });
 }
 
 int gloop_qt_widget_close(gloop_qt_widget *w) {
-  return guarded(__func__, [&]() -> int {
-    int rc = gui_check();
-    if (rc < 0) return rc;
-    QWidget *widget = widget_as<QWidget>(w);
-    if (widget == nullptr) return GLOOP_EINVAL;
+  return on_widget<QWidget>(__func__, w, [&](QWidget *widget) -> int {
     /* A widget may refuse to close (its closeEvent ignored the event, as a
      * message box without an escape button does). */
     return widget->close() ? 0 : GLOOP_EBUSY;
@@ -252,11 +246,8 @@ void gloop_qt_widget_free(gloop_qt_widget *w) {
 }
 
 int gloop_qt_widget_set_name(gloop_qt_widget *w, const char *name) {
-  return guarded(__func__, [&]() -> int {
-    int rc = gui_check();
-    if (rc < 0) return rc;
-    QWidget *widget = widget_as<QWidget>(w);
-    if (widget == nullptr || name == nullptr) return GLOOP_EINVAL;
+  return on_widget<QWidget>(__func__, w, [&](QWidget *widget) -> int {
+    if (name == nullptr) return GLOOP_EINVAL;
     widget->setObjectName(QString::fromUtf8(name));
     return 0;
   });
@@ -344,10 +335,7 @@ int gloop_qt_label_new(const char *text, gloop_qt_widget **out) {
 }
 
 int gloop_qt_label_set_text(gloop_qt_widget *label, const char *text) {
-  return guarded(__func__, [&]() -> int {
-    QLabel *l;
-    int rc = label_check(label, &l);
-    if (rc < 0) return rc;
+  return on_widget<QLabel>(__func__, label, [&](QLabel *l) -> int {
     if (text == nullptr) return GLOOP_EINVAL;
     l->setText(QString::fromUtf8(text));
     return 0;
@@ -355,10 +343,7 @@ int gloop_qt_label_set_text(gloop_qt_widget *label, const char *text) {
 }
 
 int gloop_qt_label_text(gloop_qt_widget *label, char *buf, size_t buflen) {
-  return guarded(__func__, [&]() -> int {
-    QLabel *l;
-    int rc = label_check(label, &l);
-    if (rc < 0) return rc;
+  return on_widget<QLabel>(__func__, label, [&](QLabel *l) -> int {
     if (buf == nullptr && buflen > 0) return GLOOP_EINVAL;
     QByteArray utf8 = l->text().toUtf8();
     size_t len = static_cast<size_t>(utf8.size());
@@ -372,10 +357,7 @@ int gloop_qt_label_text(gloop_qt_widget *label, char *buf, size_t buflen) {
 }
 
 int gloop_qt_label_set_alignment(gloop_qt_widget *label, int align) {
-  return guarded(__func__, [&]() -> int {
-    QLabel *l;
-    int rc = label_check(label, &l);
-    if (rc < 0) return rc;
+  return on_widget<QLabel>(__func__, label, [&](QLabel *l) -> int {
     if (!valid_align(align)) return GLOOP_EINVAL;
     l->setAlignment(to_qt_align(align));
     return 0;
@@ -383,10 +365,7 @@ int gloop_qt_label_set_alignment(gloop_qt_widget *label, int align) {
 }
 
 int gloop_qt_label_set_point_size(gloop_qt_widget *label, int points) {
-  return guarded(__func__, [&]() -> int {
-    QLabel *l;
-    int rc = label_check(label, &l);
-    if (rc < 0) return rc;
+  return on_widget<QLabel>(__func__, label, [&](QLabel *l) -> int {
     if (points <= 0 || points > GLOOP_QT_POINT_SIZE_MAX) return GLOOP_EINVAL;
     QFont f = l->font();
     f.setPointSize(points);
@@ -396,10 +375,7 @@ int gloop_qt_label_set_point_size(gloop_qt_widget *label, int points) {
 }
 
 int gloop_qt_label_point_size(gloop_qt_widget *label) {
-  return guarded(__func__, [&]() -> int {
-    QLabel *l;
-    int rc = label_check(label, &l);
-    if (rc < 0) return rc;
+  return on_widget<QLabel>(__func__, label, [&](QLabel *l) -> int {
     /* A font sized in pixels has no point size (Qt reports -1, which would
      * read as an error code here); say so plainly instead. */
     int points = l->font().pointSize();
@@ -408,10 +384,7 @@ int gloop_qt_label_point_size(gloop_qt_widget *label) {
 }
 
 int gloop_qt_label_set_bold(gloop_qt_widget *label, int bold) {
-  return guarded(__func__, [&]() -> int {
-    QLabel *l;
-    int rc = label_check(label, &l);
-    if (rc < 0) return rc;
+  return on_widget<QLabel>(__func__, label, [&](QLabel *l) -> int {
     QFont f = l->font();
     f.setBold(bold != 0);
     l->setFont(f);
@@ -420,19 +393,13 @@ int gloop_qt_label_set_bold(gloop_qt_widget *label, int bold) {
 }
 
 int gloop_qt_label_bold(gloop_qt_widget *label) {
-  return guarded(__func__, [&]() -> int {
-    QLabel *l;
-    int rc = label_check(label, &l);
-    if (rc < 0) return rc;
+  return on_widget<QLabel>(__func__, label, [&](QLabel *l) -> int {
     return l->font().bold() ? 1 : 0;
   });
 }
 
 int gloop_qt_label_set_color(gloop_qt_widget *label, uint32_t rgb) {
-  return guarded(__func__, [&]() -> int {
-    QLabel *l;
-    int rc = label_check(label, &l);
-    if (rc < 0) return rc;
+  return on_widget<QLabel>(__func__, label, [&](QLabel *l) -> int {
     if (rgb > 0xFFFFFFu) return GLOOP_EINVAL;
     /* setColor(role, colour) sets the role in every colour group. */
     QPalette p = l->palette();
@@ -443,10 +410,7 @@ int gloop_qt_label_set_color(gloop_qt_widget *label, uint32_t rgb) {
 }
 
 long gloop_qt_label_color(gloop_qt_widget *label) {
-  return guarded_value<long>(__func__, GLOOP_EINTERNAL, [&]() -> long {
-    QLabel *l;
-    int rc = label_check(label, &l);
-    if (rc < 0) return rc;
+  return on_widget<QLabel, long>(__func__, label, [&](QLabel *l) -> long {
     return static_cast<long>(l->palette().color(QPalette::WindowText).rgb() & 0xFFFFFFu);
   });
 }
@@ -463,11 +427,8 @@ int gloop_qt_button_new(const char *text, gloop_qt_widget **out) {
 }
 
 int gloop_qt_button_on_clicked(gloop_qt_widget *button, gloop_callback_fn cb, void *data) {
-  return guarded(__func__, [&]() -> int {
-    int rc = gui_check();
-    if (rc < 0) return rc;
-    auto *b = widget_as<QAbstractButton>(button);
-    if (b == nullptr || cb == nullptr) return GLOOP_EINVAL;
+  return on_widget<QAbstractButton>(__func__, button, [&](QAbstractButton *b) -> int {
+    if (cb == nullptr) return GLOOP_EINVAL;
     /* The button is the connection's context: the connection dies with it. */
     QObject::connect(b, &QAbstractButton::clicked, b, [cb, data] {
       guarded_void("a click callback", [&] { cb(data); });
@@ -477,33 +438,21 @@ int gloop_qt_button_on_clicked(gloop_qt_widget *button, gloop_callback_fn cb, vo
 }
 
 int gloop_qt_button_click(gloop_qt_widget *button) {
-  return guarded(__func__, [&]() -> int {
-    int rc = gui_check();
-    if (rc < 0) return rc;
-    auto *b = widget_as<QAbstractButton>(button);
-    if (b == nullptr) return GLOOP_EINVAL;
+  return on_widget<QAbstractButton>(__func__, button, [&](QAbstractButton *b) -> int {
     b->click();
     return 0;
   });
 }
 
 int gloop_qt_widget_set_enabled(gloop_qt_widget *w, int enabled) {
-  return guarded(__func__, [&]() -> int {
-    int rc = gui_check();
-    if (rc < 0) return rc;
-    QWidget *widget = widget_as<QWidget>(w);
-    if (widget == nullptr) return GLOOP_EINVAL;
+  return on_widget<QWidget>(__func__, w, [&](QWidget *widget) -> int {
     widget->setEnabled(enabled != 0);
     return 0;
   });
 }
 
 int gloop_qt_widget_enabled(gloop_qt_widget *w) {
-  return guarded(__func__, [&]() -> int {
-    int rc = gui_check();
-    if (rc < 0) return rc;
-    QWidget *widget = widget_as<QWidget>(w);
-    if (widget == nullptr) return GLOOP_EINVAL;
+  return on_widget<QWidget>(__func__, w, [&](QWidget *widget) -> int {
     return widget->isEnabled() ? 1 : 0;
   });
 }
@@ -524,22 +473,15 @@ int gloop_qt_progress_new(int minimum, int maximum, gloop_qt_widget **out) {
 }
 
 int gloop_qt_progress_set_value(gloop_qt_widget *bar, int value) {
-  return guarded(__func__, [&]() -> int {
-    int rc = gui_check();
-    if (rc < 0) return rc;
-    auto *b = widget_as<QProgressBar>(bar);
-    if (b == nullptr || value < b->minimum() || value > b->maximum()) return GLOOP_EINVAL;
+  return on_widget<QProgressBar>(__func__, bar, [&](QProgressBar *b) -> int {
+    if (value < b->minimum() || value > b->maximum()) return GLOOP_EINVAL;
     b->setValue(value);
     return 0;
   });
 }
 
 int gloop_qt_progress_value(gloop_qt_widget *bar) {
-  return guarded(__func__, [&]() -> int {
-    int rc = gui_check();
-    if (rc < 0) return rc;
-    auto *b = widget_as<QProgressBar>(bar);
-    if (b == nullptr) return GLOOP_EINVAL;
+  return on_widget<QProgressBar>(__func__, bar, [&](QProgressBar *b) -> int {
     return b->value();
   });
 }
