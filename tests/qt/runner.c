@@ -1,4 +1,4 @@
-/* runner.c - the gloop_qt_tests program: runs one named Qt case under a watchdog, or lists the cases. */
+/* runner.c - the gloop_qt_tests program: the Qt cases on the one test harness, and the Qt suite's helpers (application, stderr capture, counting allocator). */
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -8,82 +8,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "harness/time_scale.h"
 #include "qt_test.h"
 
-#define QT_TEST(name) int qt_case_##name(void);
-#include "qt-list.h"
-#undef QT_TEST
-
-typedef struct qt_entry {
-  const char *name;
-  int (*fn)(void);
-} qt_entry;
-
-static const qt_entry cases[] = {
-#define QT_TEST(name) {#name, qt_case_##name},
-#include "qt-list.h"
-#undef QT_TEST
-};
-#define NCASES (sizeof cases / sizeof cases[0])
-
-/* Seconds a case may run on a plain build before the watchdog aborts it; the
- * suite's time scale multiplies it. Shorter than ctest's TIMEOUT so that a
- * hang is reported here, with the case's name. GLOOP_TEST_TIMEOUT sets it
- * outright. */
-#define DEFAULT_CASE_TIMEOUT 30
-
-static const char *current_case = "?";
-static char watchdog_message[256];
-
 gloop_qt_app *qt_app;
-
-/* ---- Failures and the watchdog ------------------------------------------- */
-
-/* _exit(), not exit(): a failing check may run on a task's stack or inside a
- * Qt callback, where static destructors and Qt's own teardown would only add
- * noise after the real message. */
-void qt_fail_(const char *file, int line, const char *fmt, ...) {
-  va_list ap;
-  fflush(stdout);
-  fprintf(stderr, "%s:%d: FAIL in case %s: ", file, line, current_case);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-  fflush(stderr);
-  _exit(1);
-}
-
-void qt_skip_(const char *file, int line, const char *fmt, ...) {
-  va_list ap;
-  fflush(stdout);
-  fprintf(stderr, "%s:%d: SKIP case %s: ", file, line, current_case);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-  fflush(stderr);
-  _exit(QT_SKIP_CODE);
-}
-
-static void watchdog_fired(int sig) {
-  (void)sig;
-  /* Only async-signal-safe calls here: the message was formatted before. */
-  ssize_t w = write(STDERR_FILENO, watchdog_message, strlen(watchdog_message));
-  (void)w;
-  abort();
-}
-
-static void watchdog_arm(void) {
-  int seconds = (int)(DEFAULT_CASE_TIMEOUT * gloop_test_time_scale_read());
-  const char *env = getenv("GLOOP_TEST_TIMEOUT");
-  if (env != NULL && atoi(env) > 0) seconds = atoi(env);
-  snprintf(watchdog_message, sizeof watchdog_message,
-           "watchdog: case %s still running after %d s; aborting\n", current_case, seconds);
-  signal(SIGALRM, watchdog_fired);
-  alarm((unsigned)seconds);
-}
 
 /* ---- Helpers ------------------------------------------------------------- */
 
@@ -160,24 +87,17 @@ double qt_cpu_seconds(void) {
 
 /* ---- Main ---------------------------------------------------------------- */
 
-int main(int argc, char **argv) {
-  if (argc != 2 || strcmp(argv[1], "--list") == 0) {
-    if (argc != 2) fprintf(stderr, "usage: %s CASE | --list\n", argv[0]);
-    for (size_t i = 0; i < NCASES; i++) printf("%s\n", cases[i].name);
-    return argc == 2 ? 0 : 2;
-  }
-  for (size_t i = 0; i < NCASES; i++) {
-    if (strcmp(argv[1], cases[i].name) != 0) continue;
-    current_case = cases[i].name;
-    watchdog_arm();
-    int rc = cases[i].fn();
-    if (rc != 0) {
-      fprintf(stderr, "FAIL: case %s returned %d\n", current_case, rc);
-      return 1;
-    }
-    printf("ok %s\n", current_case);
-    return 0;
-  }
-  fprintf(stderr, "unknown case: %s\n", argv[1]);
-  return 2;
-}
+/* The case table, from qt-list.h, run by the harness: a case name runs that
+ * case in this process under the watchdog, no argument runs them all, each
+ * in a child process, --list names them. */
+#define QT_TEST(name) GLOOP_TEST_DECLARE(name)
+#include "qt-list.h"
+#undef QT_TEST
+
+static const gloop_test_case cases[] = {
+#define QT_TEST(name) GLOOP_TEST_ENTRY(name)
+#include "qt-list.h"
+#undef QT_TEST
+};
+
+int main(int argc, char **argv) { return GLOOP_TEST_MAIN(argc, argv, cases); }

@@ -13,7 +13,11 @@
  * refuses it: functions returning int give GLOOP_EDESTROYED, those returning
  * a handle give NULL, and gloop_qt_widget_free ignores it with a message. The
  * shim remembers the objects it has handed out or been given; a pointer
- * converted from C++ counts as live the first time the shim sees it.
+ * converted from C++ counts as live the first time the shim sees it. One
+ * limit: a handle is the object's address, so once the shim hands out a new
+ * object that the allocator placed at the same address, the old handle names
+ * the new object. Drop a handle when its object dies (destroyed() and
+ * gloop_qt_wait_destroyed() say when).
  *
  * Strings in and out are UTF-8. Unless stated otherwise every function must be
  * called on the GUI thread (the thread that created the application), from
