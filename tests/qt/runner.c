@@ -90,14 +90,6 @@ double qt_cpu_seconds(void) {
 /* The case table, from qt-list.h, run by the harness: a case name runs that
  * case in this process under the watchdog, no argument runs them all, each
  * in a child process, --list names them. */
-#define QT_TEST(name) GLOOP_TEST_DECLARE(name)
-#include "qt-list.h"
-#undef QT_TEST
-
-static const gloop_test_case cases[] = {
-#define QT_TEST(name) GLOOP_TEST_ENTRY(name)
-#include "qt-list.h"
-#undef QT_TEST
-};
-
-int main(int argc, char **argv) { return GLOOP_TEST_MAIN(argc, argv, cases); }
+#define QT_TEST(name) GLOOP_TEST(name)
+#define GLOOP_TEST_LIST "qt/qt-list.h"
+#include "harness/runner_main.h"
