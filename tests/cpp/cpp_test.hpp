@@ -1,54 +1,31 @@
-// cpp_test.hpp - the tiny harness of the C++ wrapper tests: case registry, checks that print both sides, a watchdog and main().
+// cpp_test.hpp - the C++ face of the one test harness (tests/harness): cases defined with CPP_TEST(name), checks that print both sides, main() by the harness's runner.
 #ifndef GLOOP_CPP_TEST_HPP
 #define GLOOP_CPP_TEST_HPP
 
-#include <chrono>
-#include <csignal>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <sstream>
 #include <string>
-#include <unistd.h>
+#include <vector>
 
-#include "harness/time_scale.h"
+extern "C" {
+#include "harness/harness.h"
+}
 
 namespace cpp_test {
 
-using case_fn = void (*)();
-
-struct entry {
-  const char *name;
-  case_fn fn;
-  entry *next;
-};
-
-/* The registry is a list built by static constructors, so a case is added
- * by defining it; CMake reads the same CPP_TEST(name) lines to register one
- * ctest test per case. */
-inline entry *&registry() {
-  static entry *head = nullptr;
-  return head;
+/* A case is added by defining it: CPP_TEST(name) registers it with a static
+ * constructor, and CMake reads the same lines to register one ctest test per
+ * case. The harness runs them (one in-process, or all, each forked), with
+ * its watchdog, skip code and report. */
+inline std::vector<gloop_test_case> &registry() {
+  static std::vector<gloop_test_case> cases;
+  return cases;
 }
-
 struct registrar {
-  entry e;
-  registrar(const char *name, case_fn fn) : e{name, fn, registry()} { registry() = &e; }
+  registrar(const char *name, int (*fn)(void)) { registry().push_back({name, fn}); }
 };
 
-inline const char *&current() {
-  static const char *name = "?";
-  return name;
-}
-
-/* A failed check ends the process at once with _exit(): the failing code may
- * run on a task's stack, and unwinding or atexit handlers from there would
- * only bury the message. Every case runs in a process of its own. */
 [[noreturn]] inline void fail(const char *file, int line, const std::string &what) {
-  std::fflush(stdout);
-  std::fprintf(stderr, "%s:%d: FAIL in case %s: %s\n", file, line, current(), what.c_str());
-  std::fflush(stderr);
-  _exit(1);
+  test_fail_(file, line, "%s", what.c_str());
 }
 
 template <class A, class B>
@@ -66,42 +43,21 @@ inline void check_contains(const char *file, int line, const char *ea, const std
 }
 
 /* Real (not loop) time, for the few checks that need it. */
-inline double real_now() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
+inline double real_now() { return test_real_now(); }
 
-inline int main(int argc, char **argv, unsigned watchdog_seconds) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s CASE | --list\n", argv[0]);
-    return 2;
-  }
-  if (std::strcmp(argv[1], "--list") == 0) {
-    for (entry *e = registry(); e != nullptr; e = e->next) std::printf("%s\n", e->name);
-    return 0;
-  }
-  for (entry *e = registry(); e != nullptr; e = e->next) {
-    if (std::strcmp(e->name, argv[1]) != 0) continue;
-    current() = e->name;
-    /* A hang ends with SIGALRM's default action well before ctest's own
-     * TIMEOUT, so the log still names the case that hung. Both are scaled
-     * by the suite's time scale. */
-    watchdog_seconds = static_cast<unsigned>(watchdog_seconds * gloop_test_time_scale_read());
-    std::fprintf(stderr, "case %s (watchdog %u s)\n", e->name, watchdog_seconds);
-    alarm(watchdog_seconds);
-    e->fn();
-    std::printf("ok %s\n", e->name);
-    return 0;
-  }
-  std::fprintf(stderr, "no such case: %s\n", argv[1]);
-  return 2;
+inline int main(int argc, char **argv) {
+  return gloop_test_main(argc, argv, registry().data(), registry().size());
 }
 
 }  // namespace cpp_test
 
-#define CPP_TEST(name)                                                 \
-  static void cpp_test_##name();                                       \
-  static cpp_test::registrar cpp_test_reg_##name(#name, cpp_test_##name); \
+#define CPP_TEST(name)                                                          \
+  static void cpp_test_##name();                                                \
+  static int cpp_case_##name() {                                                \
+    cpp_test_##name();                                                          \
+    return 0;                                                                   \
+  }                                                                             \
+  static cpp_test::registrar cpp_test_reg_##name(#name, cpp_case_##name);      \
   static void cpp_test_##name()
 
 #define CHECK(cond) \

@@ -730,7 +730,7 @@ CPP_TEST(start_cost) {
               c_time * per, small_time * per, heap_time * per);
 }
 
-int main(int argc, char **argv) { return cpp_test::main(argc, argv, 30); }
+int main(int argc, char **argv) { return cpp_test::main(argc, argv); }
 
 CPP_TEST(to_thread) {
   gloop::run([&] {

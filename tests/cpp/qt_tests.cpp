@@ -282,4 +282,4 @@ CPP_TEST(wait_signal_arguments) {
   CHECK_THROWS_CODE(gloop::qt::wait_args(&edit, &QLineEdit::textChanged), GLOOP_ENOTTASK);
 }
 
-int main(int argc, char **argv) { return cpp_test::main(argc, argv, 30); }
+int main(int argc, char **argv) { return cpp_test::main(argc, argv); }
