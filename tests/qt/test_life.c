@@ -1,7 +1,9 @@
 /* test_life.c - Qt cases for the run's life cycle: quitting or exit() while tasks run, and Qt ending before the run. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qt_test.h"
 
@@ -518,5 +520,58 @@ QT_CASE(spawn_abandoned) {
   CHECK(!gloop_in_run());
   CHECK_INT(s.resumed, ==, 0);
   CHECK_INT(qt_live_allocs(), ==, 0);
+  return 0;
+}
+
+/* ---- Quitting while a worker job polls for cancellation -------------------------- */
+
+/* The main task waits in gloop_to_thread() for a job that would run for 30 s
+ * but looks at gloop_thread_check_cancelled() every 10 ms. Quitting the
+ * application cancels the run, the job returns at its next look, and exec()
+ * returns promptly: the issue's bound is 100 ms; the check allows 500 ms
+ * (scaled for slow builds) so that a loaded machine does not fail it, and
+ * the time taken is printed. Without the cancellation reaching the job,
+ * exec() would return only after the job's 30 s. */
+static atomic_int qj_started;
+static double qj_quit_at, qj_job_end;
+
+static void *qj_job(void *arg) {
+  (void)arg;
+  atomic_store(&qj_started, 1);
+  for (int i = 0; i < 3000 && gloop_thread_check_cancelled() == 0; i++) usleep(10000);
+  qj_job_end = qts_now();
+  return NULL;
+}
+
+static int qj_main(void *arg) {
+  (void)arg;
+  return gloop_to_thread(qj_job, NULL, 0, NULL);
+}
+
+static void qj_quit_when_started(void *arg) {
+  (void)arg;
+  if (!atomic_load(&qj_started)) {
+    qts_after(5, qj_quit_when_started, NULL);
+    return;
+  }
+  qj_quit_at = qts_now();
+  gloop_qt_app_quit(qt_app);
+}
+
+QT_CASE(quit_while_job_polls) {
+  gloop_qt_app *app = qt_app_make();
+  atomic_store(&qj_started, 0);
+  CHECK_OK(gloop_qt_start(qj_main, NULL, NULL, NULL, NULL));
+  qts_after(20, qj_quit_when_started, NULL);
+  qt_capture_begin();
+  int code = gloop_qt_app_exec(app);
+  double took = qts_now() - qj_quit_at;
+  qt_capture_end();
+  printf("exec() returned %.1f ms after the quit (the job ended %.1f ms after it)\n", took * 1000,
+         (qj_job_end - qj_quit_at) * 1000);
+  CHECK_INT(code, ==, 0);
+  CHECK_DBL(took, <, test_limit(0.5));
+  CHECK(!gloop_in_run());
+  gloop_qt_app_free(app);
   return 0;
 }
