@@ -112,7 +112,7 @@ int gloop_channel_send(gloop_channel *ch, const void *elem) {
   if (rc != GLOOP_EAGAIN) return rc;
   t->wait_data = (void *)elem;
   gloop__queue_push(&ch->senders, &t->node);
-  return gloop__block(t, gloop__unwait_queue, ch, 1);
+  return gloop__block(t, gloop__unwait_queue, ch, GLOOP__WAIT_CANCELLABLE);
 }
 
 int gloop_channel_try_send(gloop_channel *ch, const void *elem) {
@@ -134,7 +134,7 @@ int gloop_channel_receive(gloop_channel *ch, void *elem) {
   if (rc != GLOOP_EAGAIN) return rc;
   t->wait_data = elem;
   gloop__queue_push(&ch->receivers, &t->node);
-  return gloop__block(t, gloop__unwait_queue, ch, 1);
+  return gloop__block(t, gloop__unwait_queue, ch, GLOOP__WAIT_CANCELLABLE);
 }
 
 int gloop_channel_try_receive(gloop_channel *ch, void *elem) {

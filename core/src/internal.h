@@ -176,6 +176,14 @@ void gloop__heap_free(gloop__heap *h, const gloop__alloc *a);
 
 /* ---- Tasks, scopes, nurseries ------------------------------------------- */
 
+/* What a cancellation does to a blocked task's wait. */
+enum gloop__wait_kind {
+  GLOOP__WAIT_FIRM,             /* nothing: the wait ends by itself (nursery close) */
+  GLOOP__WAIT_CANCELLABLE,      /* the wait ends with GLOOP_ECANCELED (unwait is called) */
+  GLOOP__WAIT_TELLS_JOB         /* a worker job without abandon-on-cancel: the task waits on,
+                                 * the job is told (gloop__job_cancel_requested) */
+};
+
 enum gloop__task_state {
   GLOOP__TASK_NEW,      /* created, on the ready queue for its first run */
   GLOOP__TASK_READY,    /* on the ready queue */
@@ -224,10 +232,12 @@ struct gloop_task {
   void *arg;
   struct gloop_scope *scope;    /* innermost cancel scope */
   struct gloop_nursery *parent; /* NULL only for the main task */
-  enum gloop__task_state state;
+  unsigned char state;          /* enum gloop__task_state */
+  unsigned char cancellable;    /* enum gloop__wait_kind: what a cancellation does to the current wait */
+  unsigned char cancel_called;  /* gloop_task_ref_cancel(): see gloop__task_check_cancel */
+  uint32_t ref;                 /* handle slot + 1 (handles.c), 0 = none given out */
   int result;                   /* what gloop__block() returns */
   int status;                   /* return value of fn */
-  int cancellable;              /* the current wait ends with ECANCELED on cancel */
   /* Unique within the run: records are recycled, so identity checks that
    * must outlive a task (a lock's owner) compare the serial too. */
   uint64_t serial;
@@ -235,16 +245,10 @@ struct gloop_task {
   /* While BLOCKED: detaches the task from what it waits on; NULL if the wait
    * cannot be interrupted (nursery close). */
   void (*unwait)(struct gloop_task *t);
-  /* While BLOCKED in a wait that cancellation does not end (a worker job
-   * waited for without abandon-on-cancel): told once a scope around the
-   * task is cancelled, so the wait can pass the request on. */
-  void (*notify_cancel)(struct gloop_task *t);
   void *wait_obj;               /* what it waits on, for unwait */
   void *wait_data;              /* per-wait data (a channel element, ...) */
   gloop__timer sleep;           /* used by gloop_sleep_until */
   void *asan_fake_stack;
-  uint32_t ref;                 /* handle slot + 1 (handles.c), 0 = none given out */
-  int cancel_called;            /* gloop_task_ref_cancel(): see gloop__task_check_cancel */
 #ifdef GLOOP_TSAN
   void *tsan_fiber;
 #endif
@@ -337,6 +341,8 @@ typedef struct gloop__job {
 } gloop__job;
 struct gloop__pool;
 void gloop__pool_close(struct gloop__pool *pool);
+/* Host thread: the task waiting for `job` was cancelled; tell the job. */
+void gloop__job_cancel_requested(gloop__job *job);
 
 /* ---- Handles ------------------------------------------------------------- */
 
@@ -504,9 +510,10 @@ static inline gloop_task *gloop__pop_waiter(gloop__queue *q) {
   gloop__queue *n = gloop__queue_pop(q);
   return n ? gloop__container_of(n, gloop_task, node) : NULL;
 }
-/* Suspends the current task until woken. If `cancellable` and the task is
- * (or becomes) cancelled, unwait(t) is called and ECANCELED returned. */
-int gloop__block(gloop_task *t, void (*unwait)(gloop_task *), void *obj, int cancellable);
+/* Suspends the current task until woken. With GLOOP__WAIT_CANCELLABLE, if
+ * the task is (or becomes) cancelled, unwait(t) is called and ECANCELED
+ * returned; see enum gloop__wait_kind for the others. */
+int gloop__block(gloop_task *t, void (*unwait)(gloop_task *), void *obj, enum gloop__wait_kind kind);
 /* The cancel check of every blocking call: GLOOP_ECANCELED if a scope above
  * the task (up to the first shield) is cancelled, also marking it caught. */
 int gloop__task_check_cancel(gloop_task *t);

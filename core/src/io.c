@@ -78,7 +78,7 @@ static int wait_fd(int fd, int writable) {
   }
   run->io.waiters++;
   t->wait_data = (void *)(intptr_t)fd;
-  return gloop__block(t, fd_unwait, e, 1);
+  return gloop__block(t, fd_unwait, e, GLOOP__WAIT_CANCELLABLE);
 }
 
 int gloop_wait_readable(int fd) { return wait_fd(fd, 0); }

@@ -108,7 +108,7 @@ static int close_nursery(gloop_task *t, gloop_nursery *n) {
     n->owner_waiting = 1;
     /* Not cancellable: when a scope above is cancelled, the children are
      * cancelled with it, and close still waits for them to finish. */
-    gloop__block(t, NULL, n, 0);
+    gloop__block(t, NULL, n, GLOOP__WAIT_FIRM);
   }
   gloop__scope_attach(n->scope.parent, t);
   gloop__scope_fini(&n->scope);

@@ -184,7 +184,7 @@ void gloop__pool_close(struct gloop__pool *p) {
  * if the completion is already queued, the host frees it on arrival. */
 /* A scope around the waiting task was cancelled, but the task waits on
  * (no abandon-on-cancel): the job may notice and return early. */
-static void job_notify_cancel(gloop_task *t) { request_cancel(t->wait_obj); }
+void gloop__job_cancel_requested(gloop__job *job) { request_cancel(job); }
 
 static void job_unwait(gloop_task *t) {
   gloop__job *job = t->wait_obj;
@@ -228,8 +228,7 @@ int gloop_to_thread(gloop_work_fn fn, void *arg, int flags, void **result) {
     return rc;
   }
   int abandon = (flags & GLOOP_THREAD_ABANDON_ON_CANCEL) != 0;
-  if (!abandon) t->notify_cancel = job_notify_cancel;
-  rc = gloop__block(t, job_unwait, job, abandon);
+  rc = gloop__block(t, job_unwait, job, abandon ? GLOOP__WAIT_CANCELLABLE : GLOOP__WAIT_TELLS_JOB);
   if (rc == GLOOP_ECANCELED) return rc; /* the job now belongs to the worker or host */
   if (result) *result = job->result;
   job_free(job);

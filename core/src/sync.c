@@ -10,7 +10,7 @@
 static int wait_on(gloop__queue *q, gloop_task *t, void *data) {
   t->wait_data = data;
   gloop__queue_push(q, &t->node);
-  return gloop__block(t, gloop__unwait_queue, q, 1);
+  return gloop__block(t, gloop__unwait_queue, q, GLOOP__WAIT_CANCELLABLE);
 }
 
 /* Wakes every waiter with `result`; used by set, close and free. */

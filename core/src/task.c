@@ -193,8 +193,7 @@ void gloop__task_wake(gloop_task *t, int result) {
   t->state = GLOOP__TASK_READY;
   t->result = result;
   t->unwait = NULL;
-  t->notify_cancel = NULL;
-  t->cancellable = 0;
+  t->cancellable = GLOOP__WAIT_FIRM;
   t->wait_obj = NULL;
   gloop__queue_push(&t->run->runq, &t->node);
   gloop__run_poke(t->run);
@@ -228,8 +227,8 @@ int gloop__cancel_reaches(const gloop_task *t, struct gloop_scope *from, int mar
   return x != NULL && x->cancel_called;
 }
 
-int gloop__block(gloop_task *t, void (*unwait)(gloop_task *), void *obj, int cancellable) {
-  if (cancellable) {
+int gloop__block(gloop_task *t, void (*unwait)(gloop_task *), void *obj, enum gloop__wait_kind kind) {
+  if (kind == GLOOP__WAIT_CANCELLABLE) {
     int rc = gloop__task_check_cancel(t);
     if (rc) {
       if (unwait) unwait(t);
@@ -237,7 +236,7 @@ int gloop__block(gloop_task *t, void (*unwait)(gloop_task *), void *obj, int can
     }
   }
   t->state = GLOOP__TASK_BLOCKED;
-  t->cancellable = cancellable;
+  t->cancellable = (unsigned char)kind;
   t->unwait = unwait;
   t->wait_obj = obj;
   suspend(t, 0);
@@ -280,7 +279,7 @@ static int sleep_until_ns(gloop_task *t, gloop__ns deadline) {
   int rc = gloop__timer_arm(run, &t->sleep, deadline);
   if (rc) return rc;
   /* gloop__block checks cancellation first and then disarms the timer. */
-  return gloop__block(t, sleep_unwait, NULL, 1);
+  return gloop__block(t, sleep_unwait, NULL, GLOOP__WAIT_CANCELLABLE);
 }
 
 int gloop_sleep_until(double deadline) {
@@ -305,7 +304,7 @@ int gloop_sleep_forever(void) {
   gloop_task *t = gloop__task_current(&err);
   if (t == NULL) return err;
   /* Only cancellation can end this wait, so the result is ECANCELED. */
-  return gloop__block(t, NULL, NULL, 1);
+  return gloop__block(t, NULL, NULL, GLOOP__WAIT_CANCELLABLE);
 }
 
 gloop_task *gloop_current_task(void) { return gloop__task_current(NULL); }
