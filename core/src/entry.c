@@ -12,30 +12,27 @@
  * reachable: the consumer sees "in progress", which counts as pending
  * (see gloop__entryq_pending()), never as empty.
  *
- * Closing is counted rather than locked: `pushes` holds, in its upper bits,
- * how many pushes have begun, and in bit 0 whether the queue is closed. A
- * push that begins after the close is refused; one that began before it
- * completes, and is delivered. The closer learns from its fetch-or how many
- * pushes began before it, and drains until it has received that many. */
-/* Producers write `tail` and `pushes`, the host writes `head`, the stub
- * and its counters: each group has a cache line of its own, so a busy
- * host does not take the producers' line away from them at every entry. */
+ * Closing needs no counter and no lock: the host swaps a sentinel node,
+ * `closed`, in as the tail and links it like any entry. A producer appends
+ * with a compare-and-exchange that refuses to replace the sentinel, so a
+ * push either lands before the sentinel (and is delivered: the host drains
+ * up to the sentinel) or sees it and is refused. The one atomic
+ * read-modify-write per push is that compare-and-exchange.
+ *
+ * Producers write `tail`, the host writes `head` and the stub: each group
+ * has a cache line of its own, so a busy host does not take the producers'
+ * line away from them at every entry. */
 #define LINE 64
 struct gloop__entryq {
   _Alignas(LINE) gloop__entry *_Atomic tail; /* producers: the newest entry */
-  _Atomic uint64_t pushes;      /* (pushes begun << 1) | closed */
   gloop__wake *wake;            /* set once; read by producers */
   _Atomic int refs;
   _Alignas(LINE) gloop__entry *head; /* host: the last entry taken (or the stub) */
   gloop__entry stub;
-  uint64_t received;            /* host: entries taken so far */
-  uint64_t accepted;            /* host, once closed: pushes begun before the close */
-  int closed;                   /* host: closed by gloop__entryq_close() */
+  gloop__entry closed;          /* the sentinel; last in the queue once closed */
   void *given, *given_last;     /* host: nodes given back during this drain */
   _Alignas(LINE) void *_Atomic spare; /* spare nodes of the queue's users */
 };
-
-#define CLOSED ((uint64_t)1)
 
 int gloop__entryq_new(gloop__wake *wake, gloop__entryq **out) {
   gloop__entryq *q = gloop__sys_calloc_aligned(LINE, sizeof *q);
@@ -43,7 +40,7 @@ int gloop__entryq_new(gloop__wake *wake, gloop__entryq **out) {
   atomic_init(&q->stub.next, NULL);
   atomic_init(&q->tail, &q->stub);
   q->head = &q->stub;
-  atomic_init(&q->pushes, 0);
+  atomic_init(&q->closed.next, NULL);
   atomic_init(&q->refs, 1);
   atomic_init(&q->spare, NULL);
   q->wake = wake;
@@ -92,10 +89,10 @@ void *gloop__entryq_take_spare(gloop__entryq *q) {
 }
 
 int gloop__entryq_closed(const gloop__entryq *q) {
-  return (atomic_load_explicit(&q->pushes, memory_order_acquire) & CLOSED) != 0;
+  return atomic_load(&((gloop__entryq *)q)->tail) == &q->closed;
 }
 
-/* Appends e (the consumer re-appending the stub uses this directly). */
+/* Appends e: the host re-appending the stub, and closing. */
 static void link_in(gloop__entryq *q, gloop__entry *e) {
   atomic_store_explicit(&e->next, NULL, memory_order_relaxed);
   gloop__entry *prev = atomic_exchange(&q->tail, e);
@@ -103,9 +100,11 @@ static void link_in(gloop__entryq *q, gloop__entry *e) {
 }
 
 int gloop__entryq_push(gloop__entryq *q, gloop__entry *e) {
-  if (atomic_fetch_add(&q->pushes, 2) & CLOSED) return GLOOP_ENORUN;
   atomic_store_explicit(&e->next, NULL, memory_order_relaxed);
-  gloop__entry *prev = atomic_exchange(&q->tail, e);
+  gloop__entry *prev = atomic_load_explicit(&q->tail, memory_order_relaxed);
+  do {
+    if (prev == &q->closed) return GLOOP_ENORUN;
+  } while (!atomic_compare_exchange_weak(&q->tail, &prev, e));
   /* Wake first, link second. Once linked, the entry may run at once, and
    * its callback may drop the last reference to this queue (a worker job's
    * completion does), so nothing of the queue is touched after the link.
@@ -134,6 +133,7 @@ static gloop__entry *take(gloop__entryq *q) {
     q->head = head = next;
     next = atomic_load_explicit(&head->next, memory_order_acquire);
   }
+  if (head == &q->closed) return NULL; /* everything before it was taken */
   if (next == NULL) {
     /* head is the last linked entry. Unless a producer is mid-push, put
      * the stub back behind it, so that head can be handed out. */
@@ -143,7 +143,6 @@ static gloop__entry *take(gloop__entryq *q) {
     if (next == NULL) return NULL;
   }
   q->head = next;
-  q->received++;
   return head;
 }
 
@@ -168,17 +167,12 @@ void gloop__entryq_drain(gloop__entryq *q, gloop__run *run) {
 }
 
 void gloop__entryq_close(gloop__entryq *q, gloop__run *run) {
-  /* The first close fixes how many pushes are accepted; refused pushes go
-   * on counting in `pushes`, so a later close must not read it again. */
-  if (!q->closed) {
-    q->accepted = atomic_fetch_or(&q->pushes, CLOSED) >> 1;
-    q->closed = 1;
-  }
-  /* Every accepted push is delivered, here. One that is between its
-   * exchange and its link is a few instructions from done; if its thread
-   * was preempted there, yield to it. */
-  while (q->received < q->accepted) {
+  if (!gloop__entryq_closed(q)) link_in(q, &q->closed);
+  /* Every push that landed before the sentinel is delivered, here. One
+   * that is between its exchange and its link is a few instructions from
+   * done; if its thread was preempted there, yield to it. */
+  while (q->head != &q->closed) {
     drain_batch(q, run);
-    if (q->received < q->accepted) sched_yield();
+    if (q->head != &q->closed) sched_yield();
   }
 }

@@ -172,36 +172,7 @@ gloop__timer *gloop__heap_top(const gloop__heap *h);
 gloop__timer *gloop__heap_pop(gloop__heap *h);
 void gloop__heap_free(gloop__heap *h, const gloop__alloc *a);
 
-/* ---- Stacks ------------------------------------------------------------- */
-
-typedef struct gloop__stack {
-  void *base;        /* lowest address of the mapping (the guard page, if any) */
-  size_t map_size;   /* whole mapping, guard included */
-  size_t guard;      /* guard-gap bytes at base (0 with guard_pages off) */
-  unsigned vg_id;    /* valgrind stack id */
-  unsigned char in_slab;  /* part of a slab (default size), else its own mapping */
-} gloop__stack;
-
-/* usable area: [base + guard, base + map_size) */
-int gloop__stack_alloc(struct gloop__run *run, size_t size, gloop__stack *out);
-void gloop__stack_release(struct gloop__run *run, gloop__stack *s);
-void gloop__stack_pool_drain(struct gloop__run *run);
-/* Abandon with a worker job in flight: the job's function may still read
- * the task's stack (its argument often lives there), so the stack's pages
- * leave the run with the job instead of being unmapped with the run.
- * hand_over moves *from into *to and keeps the run from unmapping it;
- * take_back undoes that (the job had already finished). gloop__stack_unmap()
- * frees a handed-over stack on whichever thread frees the job. */
-void gloop__stack_hand_over(struct gloop__run *run, gloop__stack *from, gloop__stack *to);
-void gloop__stack_take_back(struct gloop__run *run, gloop__stack *from, gloop__stack *to);
-void gloop__stack_unmap(gloop__stack *s);
-/* Idle-time upkeep: gives back the pages of at most `max_calls` free stacks
- * beyond the cache bound. */
-void gloop__stack_trim(struct gloop__run *run, size_t max_calls);
-int gloop__overflow_handler_install(void);
-void gloop__altstack_enter(struct gloop__run *run);
-void gloop__altstack_leave(struct gloop__run *run);
-size_t gloop__page_size(void);
+#include "stack.h"
 
 /* ---- Tasks, scopes, nurseries ------------------------------------------- */
 
@@ -291,6 +262,15 @@ typedef struct gloop__fdent {
 
 #define GLOOP__MAX_EVENTS 64
 
+/* The run's I/O state (io.c): the epoll set, which also holds the wake-up
+ * fd (with data 0), and what tasks wait for, per fd number. */
+typedef struct gloop__io {
+  int epfd;
+  gloop__fdent *fds;
+  size_t nfds;
+  size_t waiters;               /* tasks blocked in fd waits */
+} gloop__io;
+
 /* The run's wake-up (wake.c): an eventfd and its "already signalled" flag.
  * Reference counted: the run and its entry queue hold it. signal() may be
  * called from any thread and from a signal handler. */
@@ -371,6 +351,40 @@ typedef struct gloop__handles {
   uint32_t free_head;           /* index + 1 of the first free slot, 0 = none */
 } gloop__handles;
 
+/* ---- The wait (wait.c) -------------------------------------------------- */
+
+/* The blocking wait of an idle run, and guest mode's helper thread that
+ * does it so the host thread never blocks. The fields marked "under mu"
+ * are shared by the host and the helper. */
+enum gloop__helper_cmd { GLOOP__HELPER_IDLE, GLOOP__HELPER_WAIT, GLOOP__HELPER_EXIT };
+typedef struct gloop__waiter {
+  int started;                  /* the helper thread exists */
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  enum gloop__helper_cmd cmd;   /* under mu */
+  gloop__ns timeout;            /* under mu: relative real timeout, -1 = forever */
+  int woken;                    /* under mu: the wake-up fired in the last wait */
+  gloop_callback_fn tick;       /* what the helper posts when its wait ends */
+  struct epoll_event ev[GLOOP__MAX_EVENTS]; /* ready fds of the last wait */
+  int nev;
+} gloop__waiter;
+
+struct gloop__run;
+void gloop__wait_init(struct gloop__run *run);
+void gloop__wait_fini(struct gloop__run *run);
+/* Blocks in epoll for at most `timeout` ns (-1 = forever), leaves the ready
+ * fds in run->wait.ev and returns whether the wake-up fired. The helper
+ * thread in guest mode, the calling thread in a standalone run. */
+int gloop__wait_events(struct gloop__run *run, gloop__ns timeout);
+/* Guest mode: start the helper; hand it the next wait (host thread, after
+ * an idle tick); take (and clear) whether its last wait saw the wake-up;
+ * stop it (joins). */
+int gloop__helper_start(struct gloop__run *run, gloop_callback_fn tick);
+void gloop__helper_hand(struct gloop__run *run, gloop__ns timeout);
+int gloop__helper_take_woken(struct gloop__run *run);
+void gloop__helper_stop(struct gloop__run *run);
+
 /* ---- The run ------------------------------------------------------------ */
 
 /* Live until the end sequence's teardown (finish()) or an abandon; the
@@ -405,23 +419,9 @@ typedef struct gloop__run {
   void *tsan_sched_fiber;       /* ThreadSanitizer's fiber for the scheduler */
 #endif
 
-  /* Stacks. */
-  size_t stack_size;
-  int guard;
-  gloop__stack *pool;           /* free stacks of stack_size (LIFO) */
-  size_t pool_alloc;            /* capacity of `pool` */
-  size_t pool_trimmed;          /* pool[0 .. pool_trimmed) gave their pages back */
-  void **slabs;                 /* every slab mapping of the run */
-  uint64_t *slab_held;          /* per slab: slots handed over to worker jobs (bit per slot) */
-  size_t nslabs, slabs_alloc;
-  char *slab_cursor;            /* next never-used slot of the newest slab */
-  size_t slab_left;
+  gloop__stacks stacks;         /* stack.c */
   struct gloop_task *free_tasks; /* recycled task records (linked through `arg`) */
   size_t nfree_tasks;
-  size_t pool_len;
-  size_t pool_cap;              /* bound on free stacks kept resident */
-  void *altstack;               /* our sigaltstack, if we installed one */
-
   /* Host side. */
   int guest;                    /* 1: guest mode, 0: gloop_run() */
   gloop_post_fn post_ts, post_nts;
@@ -436,23 +436,12 @@ typedef struct gloop__run {
   uint64_t ticks;
   uint64_t reentered;           /* ticks that arrived while a tick was running */
 
-  /* The helper thread and the wait. */
-  int epfd;                     /* epoll set: the wake-up fd and the fds tasks wait on */
+  /* The wake-up and the wait. */
   gloop__wake *wake;            /* host-side, cross-thread and Ctrl-C wake-ups */
-  int helper_started;
-  pthread_t helper;
-  pthread_mutex_t hmu;
-  pthread_cond_t hcv;
-  int hcmd;                     /* helper: 0 idle, 1 wait, 2 exit (under hmu) */
-  gloop__ns hwait_ns;           /* helper: relative real timeout, -1 = forever */
-  int hwoken;                   /* helper -> host: the wake fd fired */
-  struct epoll_event hev[GLOOP__MAX_EVENTS]; /* helper -> host: ready fds */
-  int hnev;
+  gloop__waiter wait;           /* wait.c */
 
   /* I/O and threads. */
-  gloop__fdent *fds;
-  size_t nfds;
-  size_t io_waiters;            /* tasks blocked in fd waits */
+  gloop__io io;
   gloop__entryq *eq;
   struct gloop__pool *tpool;
   unsigned max_threads;

@@ -16,18 +16,18 @@
  * nobody waits on any more is simply ignored when the tick processes it. */
 
 static gloop__fdent *fd_entry(gloop__run *run, int fd, int create) {
-  if ((size_t)fd < run->nfds) return &run->fds[fd];
+  if ((size_t)fd < run->io.nfds) return &run->io.fds[fd];
   if (!create) return NULL;
-  size_t n = run->nfds ? run->nfds : 64;
+  size_t n = run->io.nfds ? run->io.nfds : 64;
   while (n <= (size_t)fd) n *= 2;
   gloop__fdent *fds = gloop__fault(GLOOP_FAULT_MEMORY)
                           ? NULL
-                          : run->alloc.fn(run->alloc.ud, run->fds, n * sizeof *fds);
+                          : run->alloc.fn(run->alloc.ud, run->io.fds, n * sizeof *fds);
   if (fds == NULL) return NULL;
-  memset(fds + run->nfds, 0, (n - run->nfds) * sizeof *fds);
-  run->fds = fds;
-  run->nfds = n;
-  return &run->fds[fd];
+  memset(fds + run->io.nfds, 0, (n - run->io.nfds) * sizeof *fds);
+  run->io.fds = fds;
+  run->io.nfds = n;
+  return &run->io.fds[fd];
 }
 
 static int sync_registration(gloop__run *run, int fd, gloop__fdent *e) {
@@ -35,7 +35,7 @@ static int sync_registration(gloop__run *run, int fd, gloop__fdent *e) {
   if (want == e->registered) return 0;
   struct epoll_event ev = {.events = want, .data.u64 = (uint64_t)fd + 1};
   int op = want == 0 ? EPOLL_CTL_DEL : (e->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD);
-  if (epoll_ctl(run->epfd, op, fd, &ev) != 0) {
+  if (epoll_ctl(run->io.epfd, op, fd, &ev) != 0) {
     int err = errno;
     if (op == EPOLL_CTL_DEL) {
       /* The fd was closed behind our back; the kernel dropped it already. */
@@ -55,7 +55,7 @@ static void fd_unwait(gloop_task *t) {
   if (e == NULL) return;
   if (e->reader == t) e->reader = NULL;
   if (e->writer == t) e->writer = NULL;
-  run->io_waiters--;
+  run->io.waiters--;
   sync_registration(run, fd, e);
 }
 
@@ -76,7 +76,7 @@ static int wait_fd(int fd, int writable) {
     *slot = NULL;
     return rc;
   }
-  run->io_waiters++;
+  run->io.waiters++;
   t->wait_data = (void *)(intptr_t)fd;
   return gloop__block(t, fd_unwait, e, 1);
 }
@@ -88,7 +88,7 @@ static void wake_fd_waiter(gloop__run *run, gloop_task **slot, int result) {
   gloop_task *t = *slot;
   if (t == NULL) return;
   *slot = NULL;
-  run->io_waiters--;
+  run->io.waiters--;
   gloop__task_wake(t, result);
 }
 
@@ -121,9 +121,9 @@ int gloop_notify_closing(int fd) {
 }
 
 void gloop__io_free(gloop__run *run) {
-  gloop__free(&run->alloc, run->fds);
-  run->fds = NULL;
-  run->nfds = 0;
+  gloop__free(&run->alloc, run->io.fds);
+  run->io.fds = NULL;
+  run->io.nfds = 0;
 }
 
 /* ---- Helpers ----------------------------------------------------------------------- */

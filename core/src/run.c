@@ -1,11 +1,8 @@
-/* run.c - runs: start, the tick, the helper thread's blocking wait, the standalone run, finish and abandon. */
+/* run.c - runs: start, the tick, guest mode's posts, the standalone run, finish and abandon. */
 #include <errno.h>
 #include <math.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <poll.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -143,72 +140,6 @@ void gloop__run_poke(gloop__run *run) {
   gloop__wake_signal(run->wake);
 }
 
-/* epoll_pwait2 through the C library's wrapper, or by number where the C
- * library has none; ENOSYS where neither the library nor the headers know it. */
-static int pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts) {
-#if defined(GLOOP_HAVE_EPOLL_PWAIT2)
-  return epoll_pwait2(epfd, ev, max, ts, NULL);
-#elif defined(SYS_epoll_pwait2)
-  return (int)syscall(SYS_epoll_pwait2, epfd, ev, max, ts, NULL, 0);
-#else
-  (void)epfd, (void)ev, (void)max, (void)ts;
-  errno = ENOSYS;
-  return -1;
-#endif
-}
-
-/* Blocks in epoll for at most `timeout` ns (-1 = forever) and reports
- * whether the wake-up fd fired. Used by the helper thread in guest mode and
- * by the calling thread in a standalone run. */
-static int wait_events(gloop__run *run, gloop__ns timeout) {
-  struct epoll_event *ev = run->hev;
-  struct timespec ts, *tsp = NULL;
-  if (timeout >= 0) {
-    ts.tv_sec = timeout / 1000000000;
-    ts.tv_nsec = timeout % 1000000000;
-    tsp = &ts;
-  }
-  /* epoll_pwait2 (Linux 5.11) waits with nanosecond precision. A kernel or
-   * an emulator (valgrind) without it answers ENOSYS, which is remembered
-   * for the whole process, so later waits go straight to epoll_wait and its
-   * milliseconds instead of failing first every time. */
-  static atomic_int no_pwait2;
-  int ms = timeout < 0 ? -1 : (int)((timeout + 999999) / 1000000);
-  int n = -1;
-  int failed_before = atomic_load(&run->io_errno) != 0;
-  if (!failed_before) {
-    errno = ENOSYS;
-    if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed))
-      n = pwait2(run->epfd, ev, GLOOP__MAX_EVENTS, tsp);
-    if (n < 0 && errno == ENOSYS) {
-      atomic_store_explicit(&no_pwait2, 1, memory_order_relaxed);
-      n = epoll_wait(run->epfd, ev, GLOOP__MAX_EVENTS, ms);
-    }
-    if (n < 0 && errno != EINTR) {
-      /* Reported as a wake-up, so that a tick sees the failure at once. */
-      atomic_store(&run->io_errno, errno);
-      run->hnev = 0;
-      return 1;
-    }
-  }
-  if (n < 0 && failed_before) {
-    /* The epoll instance is unusable: the run is being cancelled (see
-     * tick()), and until it ends its waits still honour deadlines and
-     * wake-ups, through poll() on the wake-up fd, instead of spinning. */
-    struct pollfd pfd = {.fd = gloop__wake_fd(run->wake), .events = POLLIN};
-    if (poll(&pfd, 1, ms) == 1) {
-      ev[0].data.u64 = 0;
-      n = 1;
-    }
-  }
-  run->hnev = n > 0 ? n : 0;
-  int woken = 0;
-  for (int i = 0; i < n; i++) {
-    if (ev[i].data.u64 == 0) woken = 1; /* consumed by the tick it leads to */
-  }
-  return woken;
-}
-
 /* ---- The tick ------------------------------------------------------------------ */
 
 enum tick_result { TICK_BUSY, TICK_IDLE, TICK_DONE };
@@ -241,12 +172,12 @@ static enum tick_result tick(gloop__run *run, int woken) {
     gloop__sigint_deliver(run);
   /* Ready fds from the wait that led here; a busy run that never waits
    * polls without blocking instead, so I/O is never starved by busy tasks. */
-  if (run->hnev > 0) {
-    gloop__io_process(run, run->hev, run->hnev);
-    run->hnev = 0;
-  } else if (run->io_waiters > 0) {
-    int n = epoll_wait(run->epfd, run->hev, GLOOP__MAX_EVENTS, 0);
-    if (n > 0) gloop__io_process(run, run->hev, n);
+  if (run->wait.nev > 0) {
+    gloop__io_process(run, run->wait.ev, run->wait.nev);
+    run->wait.nev = 0;
+  } else if (run->io.waiters > 0) {
+    int n = epoll_wait(run->io.epfd, run->wait.ev, GLOOP__MAX_EVENTS, 0);
+    if (n > 0) gloop__io_process(run, run->wait.ev, n);
     if (n < 0 && errno != EINTR && atomic_load(&run->io_errno) == 0)
       atomic_store(&run->io_errno, errno);
   }
@@ -308,11 +239,11 @@ static enum tick_result tick(gloop__run *run, int woken) {
    * an fd that is already ready (the peer of a task that just wrote) then
    * costs one more busy tick instead of a round trip through the helper
    * thread and the threadsafe post. Trio's guest mode does the same. */
-  if (run->io_waiters > 0) {
+  if (run->io.waiters > 0) {
     /* A wake-up seen here is consumed now; the next tick drains what it
      * announced. */
-    if (wait_events(run, 0)) gloop__wake_consume(run->wake);
-    if (run->hnev > 0) return TICK_BUSY;
+    if (gloop__wait_events(run, 0)) gloop__wake_consume(run->wake);
+    if (run->wait.nev > 0) return TICK_BUSY;
   }
   /* Going idle: a good moment for bounded upkeep that costs system calls. */
   gloop__stack_trim(run, 16);
@@ -338,23 +269,12 @@ static void free_scope_tree(gloop__run *run, struct gloop_scope *s) {
   }
 }
 
-static void stop_helper(gloop__run *run) {
-  if (!run->helper_started) return;
-  pthread_mutex_lock(&run->hmu);
-  run->hcmd = 2;
-  pthread_cond_signal(&run->hcv);
-  pthread_mutex_unlock(&run->hmu);
-  gloop__wake_signal(run->wake);
-  pthread_join(run->helper, NULL);
-  run->helper_started = 0;
-}
-
 /* Frees everything the run owns. Tasks still alive (abandon) are detached
  * from whatever they wait on first, so user objects such as events never
  * keep pointers to freed tasks. */
 static void destroy_run(gloop__run *run) {
   gloop__sigint_release(run);
-  stop_helper(run);
+  gloop__helper_stop(run);
   /* Blocked tasks let go of what they wait on first: a worker job must be
    * marked abandoned before the entry queue (which may hold its completion)
    * is closed. */
@@ -384,19 +304,16 @@ static void destroy_run(gloop__run *run) {
   gloop__heap_free(&run->timers, &run->alloc);
   gloop__io_free(run);
   gloop__stack_pool_drain(run);
-  if (run->guard) gloop__altstack_leave(run);
-  if (run->epfd >= 0) close(run->epfd);
+  if (run->stacks.guard) gloop__altstack_leave(run);
+  if (run->io.epfd >= 0) close(run->io.epfd);
   gloop__wake_unref(run->wake);
-  pthread_mutex_destroy(&run->hmu);
-  pthread_cond_destroy(&run->hcv);
+  gloop__wait_fini(run);
   if (run->mock) atomic_store(&run->mock->user, NULL);
   slot_release(run->token);
   if (tls_run == run) tls_run = NULL;
   gloop__alloc a = run->alloc;
   gloop__free(&a, run);
 }
-
-static void *helper_main(void *arg);
 
 static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_opts,
                       gloop__run **out) {
@@ -422,14 +339,13 @@ static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_
   if (run == NULL) return GLOOP_ENOMEM;
   run->alloc = alloc;
   run->thread = pthread_self();
-  run->epfd = -1;
-  pthread_mutex_init(&run->hmu, NULL);
-  pthread_cond_init(&run->hcv, NULL);
+  run->io.epfd = -1;
+  gloop__wait_init(run);
   gloop__queue_init(&run->runq);
   gloop__queue_init(&run->all_tasks);
-  run->stack_size = stack;
-  run->guard = opts.guard_pages != 0;
-  run->pool_cap = opts.stack_cache ? opts.stack_cache : 1024;
+  run->stacks.size = stack;
+  run->stacks.guard = opts.guard_pages != 0;
+  run->stacks.pool_cap = opts.stack_cache ? opts.stack_cache : 1024;
   run->budget = gloop__sec_to_ns(opts.tick_budget);
   run->clock = opts.clock;
   run->max_threads = opts.max_threads ? opts.max_threads : 16;
@@ -437,8 +353,7 @@ static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_
   run->mock = (opts.clock && opts.clock->mock) ? opts.clock : NULL;
   int rc = slot_acquire(&run->token);
   if (rc) {
-    pthread_mutex_destroy(&run->hmu);
-    pthread_cond_destroy(&run->hcv);
+    gloop__wait_fini(run);
     gloop__free(&alloc, run);
     return rc;
   }
@@ -452,15 +367,15 @@ static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_
   if ((rc = gloop__wake_new(&run->wake)) != 0) goto fail;
   rc = GLOOP_ENOMEM;
   if (gloop__fault(GLOOP_FAULT_FD)) goto fail;
-  run->epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (run->epfd < 0) {
+  run->io.epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (run->io.epfd < 0) {
     rc = (errno == EMFILE || errno == ENFILE) ? GLOOP_EMFILE : GLOOP_ENOMEM;
     goto fail;
   }
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
-  if (epoll_ctl(run->epfd, EPOLL_CTL_ADD, gloop__wake_fd(run->wake), &ev) != 0) goto fail;
+  if (epoll_ctl(run->io.epfd, EPOLL_CTL_ADD, gloop__wake_fd(run->wake), &ev) != 0) goto fail;
   if ((rc = gloop__entryq_new(run->wake, &run->eq)) != 0) goto fail;
-  if (run->guard) {
+  if (run->stacks.guard) {
     gloop__overflow_handler_install();
     gloop__altstack_enter(run);
   }
@@ -491,41 +406,6 @@ static void post_busy(gloop__run *run) {
     run->post_nts(guest_tick, token, run->host_data);
   else
     run->post_ts(guest_tick, token, run->host_data);
-}
-
-static void *helper_main(void *arg) {
-  gloop__run *run = arg;
-  /* The kernel may delay a timed wait by the thread's timer slack (50 µs by
-   * default); the helper's waits are deadlines, so ask for the minimum. */
-  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-  pthread_mutex_lock(&run->hmu);
-  for (;;) {
-    while (run->hcmd == 0) pthread_cond_wait(&run->hcv, &run->hmu);
-    if (run->hcmd == 2) break;
-    gloop__ns timeout = run->hwait_ns;
-    run->hcmd = 0;
-    pthread_mutex_unlock(&run->hmu);
-    int woken = wait_events(run, timeout);
-    pthread_mutex_lock(&run->hmu);
-    if (run->hcmd == 2) break;
-    run->hwoken = woken;
-    /* The post happens with hmu released: the host may run the tick on its
-     * own thread at once, and that tick takes hmu to hand the next wait. */
-    pthread_mutex_unlock(&run->hmu);
-    run->post_ts(guest_tick, (void *)(uintptr_t)run->token, run->host_data);
-    pthread_mutex_lock(&run->hmu);
-  }
-  pthread_mutex_unlock(&run->hmu);
-  return NULL;
-}
-
-static void hand_to_helper(gloop__run *run) {
-  run->tick_scheduled = 0;
-  pthread_mutex_lock(&run->hmu);
-  run->hwait_ns = run->idle_wait;
-  run->hcmd = 1;
-  pthread_cond_signal(&run->hcv);
-  pthread_mutex_unlock(&run->hmu);
 }
 
 /* Ends the run and returns its final status (also given to done_cb). */
@@ -582,11 +462,7 @@ static void guest_tick(void *arg) {
     run->reentered++;
     return;
   }
-  int woken = 0;
-  pthread_mutex_lock(&run->hmu);
-  woken = run->hwoken;
-  run->hwoken = 0;
-  pthread_mutex_unlock(&run->hmu);
+  int woken = gloop__helper_take_woken(run);
   run->tick_scheduled = 1;
   switch (tick(run, woken)) {
     case TICK_DONE:
@@ -596,7 +472,8 @@ static void guest_tick(void *arg) {
       post_busy(run);
       break;
     case TICK_IDLE:
-      hand_to_helper(run);
+      run->tick_scheduled = 0;
+      gloop__helper_hand(run, run->idle_wait);
       break;
   }
 }
@@ -612,12 +489,10 @@ int gloop_start_guest_run_ex(gloop_task_fn entry, void *arg, gloop_post_fn post_
   run->post_nts = opts ? opts->run_sync_soon_not_threadsafe : NULL;
   run->done_cb = done_cb;
   run->host_data = host_data;
-  if (gloop__fault(GLOOP_FAULT_THREAD) ||
-      pthread_create(&run->helper, NULL, helper_main, run) != 0) {
+  if ((rc = gloop__helper_start(run, guest_tick)) != 0) {
     destroy_run(run);
-    return GLOOP_ENOMEM;
+    return rc;
   }
-  run->helper_started = 1;
   post_busy(run);
   return 0;
 }
@@ -654,7 +529,7 @@ int gloop_run(gloop_task_fn entry, void *arg, const gloop_options *opts, gloop_d
     enum tick_result r = tick(run, woken);
     woken = 0;
     if (r == TICK_DONE) break;
-    if (r == TICK_IDLE) woken = wait_events(run, run->idle_wait);
+    if (r == TICK_IDLE) woken = gloop__wait_events(run, run->idle_wait);
   }
   return finish(run);
 }

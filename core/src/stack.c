@@ -39,7 +39,7 @@ size_t gloop__page_size(void) {
 #define GUARD_COVERS_FRAMES ((size_t)64 * 1024)
 
 static size_t guard_bytes(const gloop__run *run) {
-  return run->guard ? GUARD_COVERS_FRAMES + gloop__page_size() : 0;
+  return run->stacks.guard ? GUARD_COVERS_FRAMES + gloop__page_size() : 0;
 }
 
 /* Stacks of the run's default size are carved from slabs: one mapping holds
@@ -127,49 +127,49 @@ static int map_single(gloop__run *run, size_t size, gloop__stack *out) {
  * when the last one is used up. */
 static int carve_slot(gloop__run *run, gloop__stack *out) {
   size_t guard = guard_bytes(run);
-  size_t slot = run->stack_size + guard;
-  if (run->slab_left == 0) {
-    if (run->nslabs == run->slabs_alloc) {
-      size_t n = run->slabs_alloc ? run->slabs_alloc * 2 : 16;
+  size_t slot = run->stacks.size + guard;
+  if (run->stacks.slab_left == 0) {
+    if (run->stacks.nslabs == run->stacks.slabs_alloc) {
+      size_t n = run->stacks.slabs_alloc ? run->stacks.slabs_alloc * 2 : 16;
       void **slabs = gloop__fault(GLOOP_FAULT_MEMORY)
                          ? NULL
-                         : run->alloc.fn(run->alloc.ud, run->slabs, n * sizeof *slabs);
+                         : run->alloc.fn(run->alloc.ud, run->stacks.slabs, n * sizeof *slabs);
       if (slabs == NULL) return GLOOP_ENOMEM;
-      run->slabs = slabs;
+      run->stacks.slabs = slabs;
       uint64_t *held = gloop__fault(GLOOP_FAULT_MEMORY)
                            ? NULL
-                           : run->alloc.fn(run->alloc.ud, run->slab_held, n * sizeof *held);
+                           : run->alloc.fn(run->alloc.ud, run->stacks.slab_held, n * sizeof *held);
       if (held == NULL) return GLOOP_ENOMEM;
-      run->slab_held = held;
-      run->slabs_alloc = n;
+      run->stacks.slab_held = held;
+      run->stacks.slabs_alloc = n;
     }
     void *p = map_region(slot * SLAB_STACKS);
     if (p == NULL) return GLOOP_ENOMEM;
-    run->slab_held[run->nslabs] = 0;
-    run->slabs[run->nslabs++] = p;
-    run->slab_cursor = p;
-    run->slab_left = SLAB_STACKS;
+    run->stacks.slab_held[run->stacks.nslabs] = 0;
+    run->stacks.slabs[run->stacks.nslabs++] = p;
+    run->stacks.slab_cursor = p;
+    run->stacks.slab_left = SLAB_STACKS;
   }
-  int rc = protect_guard(run->slab_cursor, guard);
+  int rc = protect_guard(run->stacks.slab_cursor, guard);
   if (rc) return rc;
-  out->base = run->slab_cursor;
+  out->base = run->stacks.slab_cursor;
   out->map_size = slot;
   out->guard = guard;
   out->in_slab = 1;
   register_stack(out);
-  run->slab_cursor += slot;
-  run->slab_left--;
+  run->stacks.slab_cursor += slot;
+  run->stacks.slab_left--;
   return 0;
 }
 
 int gloop__stack_alloc(gloop__run *run, size_t size, gloop__stack *out) {
-  if (size == run->stack_size && run->pool_len > 0) {
-    *out = run->pool[--run->pool_len];
-    if (run->pool_trimmed > run->pool_len) run->pool_trimmed = run->pool_len;
+  if (size == run->stacks.size && run->stacks.pool_len > 0) {
+    *out = run->stacks.pool[--run->stacks.pool_len];
+    if (run->stacks.pool_trimmed > run->stacks.pool_len) run->stacks.pool_trimmed = run->stacks.pool_len;
     return 0;
   }
   if (gloop__fault(GLOOP_FAULT_STACK)) return GLOOP_ENOMEM;
-  if (size == run->stack_size) return carve_slot(run, out);
+  if (size == run->stacks.size) return carve_slot(run, out);
   return map_single(run, size, out);
 }
 
@@ -189,11 +189,11 @@ void gloop__stack_release(gloop__run *run, gloop__stack *s) {
     s->base = NULL;
     return;
   }
-  if (run->pool_len == run->pool_alloc) {
-    size_t n = run->pool_alloc ? run->pool_alloc * 2 : 64;
+  if (run->stacks.pool_len == run->stacks.pool_alloc) {
+    size_t n = run->stacks.pool_alloc ? run->stacks.pool_alloc * 2 : 64;
     gloop__stack *pool = gloop__fault(GLOOP_FAULT_MEMORY)
                              ? NULL
-                             : run->alloc.fn(run->alloc.ud, run->pool, n * sizeof *pool);
+                             : run->alloc.fn(run->alloc.ud, run->stacks.pool, n * sizeof *pool);
     if (pool == NULL) {
       /* No room to remember the slot: give its pages back; the slot itself
        * stays unused until the slab is unmapped with the run. */
@@ -202,16 +202,16 @@ void gloop__stack_release(gloop__run *run, gloop__stack *s) {
       s->base = NULL;
       return;
     }
-    run->pool = pool;
-    run->pool_alloc = n;
+    run->stacks.pool = pool;
+    run->stacks.pool_alloc = n;
   }
-  run->pool[run->pool_len++] = *s;
+  run->stacks.pool[run->stacks.pool_len++] = *s;
   s->base = NULL;
 }
 
 void gloop__stack_trim(gloop__run *run, size_t max_calls) {
-  while (max_calls-- > 0 && run->pool_len - run->pool_trimmed > run->pool_cap) {
-    gloop__stack *s = &run->pool[run->pool_trimmed++];
+  while (max_calls-- > 0 && run->stacks.pool_len - run->stacks.pool_trimmed > run->stacks.pool_cap) {
+    gloop__stack *s = &run->stacks.pool[run->stacks.pool_trimmed++];
     madvise((char *)s->base + s->guard, s->map_size - s->guard, MADV_DONTNEED);
   }
 }
@@ -233,30 +233,30 @@ static void unmap_slab(char *slab, size_t slot, uint64_t held) {
 }
 
 void gloop__stack_pool_drain(gloop__run *run) {
-  while (run->pool_len > 0) deregister_stack(&run->pool[--run->pool_len]);
-  run->pool_trimmed = 0;
-  size_t slot = run->stack_size + guard_bytes(run);
-  for (size_t i = 0; i < run->nslabs; i++) unmap_slab(run->slabs[i], slot, run->slab_held[i]);
-  gloop__free(&run->alloc, run->slabs);
-  gloop__free(&run->alloc, run->slab_held);
-  gloop__free(&run->alloc, run->pool);
-  run->slabs = NULL;
-  run->slab_held = NULL;
-  run->pool = NULL;
-  run->nslabs = run->slabs_alloc = run->pool_alloc = 0;
-  run->slab_left = 0;
+  while (run->stacks.pool_len > 0) deregister_stack(&run->stacks.pool[--run->stacks.pool_len]);
+  run->stacks.pool_trimmed = 0;
+  size_t slot = run->stacks.size + guard_bytes(run);
+  for (size_t i = 0; i < run->stacks.nslabs; i++) unmap_slab(run->stacks.slabs[i], slot, run->stacks.slab_held[i]);
+  gloop__free(&run->alloc, run->stacks.slabs);
+  gloop__free(&run->alloc, run->stacks.slab_held);
+  gloop__free(&run->alloc, run->stacks.pool);
+  run->stacks.slabs = NULL;
+  run->stacks.slab_held = NULL;
+  run->stacks.pool = NULL;
+  run->stacks.nslabs = run->stacks.slabs_alloc = run->stacks.pool_alloc = 0;
+  run->stacks.slab_left = 0;
 }
 
 /* The slab and slot of a slab stack, found by address (a run has few slabs
  * and this runs only at an abandon). */
 static uint64_t *held_bit(gloop__run *run, const gloop__stack *s, uint64_t *bit) {
-  size_t slot = run->stack_size + guard_bytes(run);
-  for (size_t i = 0; i < run->nslabs; i++) {
-    const char *lo = run->slabs[i];
+  size_t slot = run->stacks.size + guard_bytes(run);
+  for (size_t i = 0; i < run->stacks.nslabs; i++) {
+    const char *lo = run->stacks.slabs[i];
     const char *a = s->base;
     if (a >= lo && a < lo + slot * SLAB_STACKS) {
       *bit = (uint64_t)1 << ((size_t)(a - lo) / slot);
-      return &run->slab_held[i];
+      return &run->stacks.slab_held[i];
     }
   }
   gloop__assert(!"a slab stack outside every slab");
@@ -299,9 +299,9 @@ static int overflow_hit(const gloop__run *run, const gloop_task *t, const void *
       a < (const char *)s->base + s->guard)
     return 1;
   size_t guard = guard_bytes(run);
-  size_t slot = run->stack_size + guard;
-  for (size_t i = 0; guard != 0 && i < run->nslabs; i++) {
-    const char *lo = run->slabs[i];
+  size_t slot = run->stacks.size + guard;
+  for (size_t i = 0; guard != 0 && i < run->stacks.nslabs; i++) {
+    const char *lo = run->stacks.slabs[i];
     if (a >= lo && a < lo + slot * SLAB_STACKS && (size_t)(a - lo) % slot < guard) return 1;
   }
   return 0;
@@ -388,13 +388,13 @@ void gloop__altstack_enter(gloop__run *run) {
     munmap(mem, size);
     return;
   }
-  run->altstack = mem;
+  run->stacks.altstack = mem;
 }
 
 void gloop__altstack_leave(gloop__run *run) {
-  if (run->altstack == NULL) return;
+  if (run->stacks.altstack == NULL) return;
   stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
   sigaltstack(&ss, NULL);
-  munmap(run->altstack, 64 * 1024);
-  run->altstack = NULL;
+  munmap(run->stacks.altstack, 64 * 1024);
+  run->stacks.altstack = NULL;
 }

@@ -100,7 +100,7 @@ void gloop__task_free(gloop_task *t) {
 #endif
   gloop__stack_release(run, &t->stack);
   gloop__free(&run->alloc, t->message);
-  if (run->nfree_tasks < run->pool_cap && run->phase == GLOOP__RUN_LIVE) {
+  if (run->nfree_tasks < run->stacks.pool_cap && run->phase == GLOOP__RUN_LIVE) {
     t->arg = run->free_tasks;
     run->free_tasks = t;
     run->nfree_tasks++;
@@ -130,7 +130,7 @@ static gloop_task *record_get(gloop__run *run) {
 int gloop__task_spawn(gloop__run *run, struct gloop_nursery *parent, gloop_task_fn fn,
                       void *arg, const char *name, size_t stack_size, gloop_task **out) {
   static _Atomic unsigned long counter;
-  if (stack_size == 0) stack_size = run->stack_size;
+  if (stack_size == 0) stack_size = run->stacks.size;
   gloop_task *t = record_get(run);
   if (t == NULL) return GLOOP_ENOMEM;
   int rc = gloop__stack_alloc(run, stack_size, &t->stack);

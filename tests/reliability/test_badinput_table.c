@@ -2,9 +2,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -574,6 +576,207 @@ static int row_abandon_in_end_post(void) {
   REL_CHECK_OK(gloop_run(end_post_main, NULL, NULL, NULL, NULL));
   return end_post_abandon_rc;
 }
+
+/* ---- The end of a run, walked ---------------------------------------------------------------
+ *
+ * Each row makes one call at one point of the end sequence (design.md):
+ * in a timer callback of the run's last tick, before the last task exits;
+ * in a post and in a token call's function that run as the run ends; in
+ * done_cb; and after it. A post or start accepted in the last tick must run
+ * too, and freeing a timer must not warn. */
+
+enum end_ctx { AT_TIMER, AT_POST, AT_CALL, AT_DONE, AT_AFTER };
+enum end_call {
+  C_EVENT_SET, C_TIMER_STOP, C_TIMER_FREE, C_TOKEN_POST, C_TOKEN_START, C_TOKEN_CALL, C_ABANDON,
+  C_IN_RUN
+};
+
+static struct {
+  enum end_ctx ctx;
+  enum end_call call;
+  int rc, probed, late_ran, call_rc;
+  gloop_token *tok;
+  gloop_event *ev;
+  gloop_timer *timer, *trigger;
+  atomic_int about_to_call;
+  pthread_t caller;
+} ew;
+
+static void ew_late_post(void *a) {
+  (void)a;
+  ew.late_ran++;
+}
+static int ew_late_task(void *a) {
+  (void)a;
+  ew.late_ran++;
+  return 0;
+}
+static void *ew_late_work(void *a) { return a; }
+static void ew_noop(void *a) { (void)a; }
+
+/* Frees the timer with stderr redirected: nothing may be said. */
+static int ew_free_timer_quietly(void) {
+  fflush(stderr);
+  FILE *err = tmpfile();
+  if (err == NULL) return ROW_MISMATCH;
+  int saved = dup(2);
+  dup2(fileno(err), 2);
+  gloop_timer_free(ew.timer);
+  ew.timer = NULL;
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  long said = ftell(err);
+  fclose(err);
+  return said == 0 ? 0 : ROW_MISMATCH;
+}
+
+static void ew_probe(enum end_ctx here) {
+  if (ew.ctx != here) return;
+  ew.probed++;
+  switch (ew.call) {
+    case C_EVENT_SET: ew.rc = gloop_event_set(ew.ev); break;
+    case C_TIMER_STOP: ew.rc = gloop_timer_stop(ew.timer); break;
+    case C_TIMER_FREE: ew.rc = ew_free_timer_quietly(); break;
+    case C_TOKEN_POST: ew.rc = gloop_token_post(ew.tok, ew_late_post, NULL); break;
+    case C_TOKEN_START: ew.rc = gloop_token_start(ew.tok, ew_late_task, NULL, "late"); break;
+    case C_TOKEN_CALL: ew.rc = gloop_token_call(ew.tok, ew_late_work, NULL, NULL); break;
+    case C_ABANDON: ew.rc = gloop_abandon_run(); break;
+    case C_IN_RUN: ew.rc = gloop_in_run(); break;
+  }
+}
+
+static void ew_timer_cb(void *a) {
+  (void)a;
+  ew_probe(AT_TIMER);
+}
+static void ew_post_cb(void *a) {
+  (void)a;
+  ew_probe(AT_POST);
+}
+static void *ew_call_fn(void *a) {
+  ew_probe(AT_CALL);
+  return a;
+}
+static void *ew_caller(void *a) {
+  (void)a;
+  atomic_store(&ew.about_to_call, 1);
+  ew.call_rc = gloop_token_call(ew.tok, ew_call_fn, NULL, NULL);
+  return NULL;
+}
+static void ew_done(const gloop_outcome *o, void *a) {
+  (void)o;
+  (void)a;
+  ew_probe(AT_DONE);
+}
+
+static int ew_main(void *a) {
+  (void)a;
+  REL_CHECK_OK(gloop_token_new(&ew.tok));
+  REL_CHECK_OK(gloop_event_new(&ew.ev));
+  REL_CHECK_OK(gloop_timer_new(&ew.timer));
+  REL_CHECK_OK(gloop_timer_start(ew.timer, 100.0, ew_noop, NULL));
+  switch (ew.ctx) {
+    case AT_TIMER:
+      /* On a mock clock the trigger's deadline and the task's wake-up are
+       * the same instant; the trigger was armed first, so it fires first,
+       * in the tick in which the task then returns. */
+      REL_CHECK_OK(gloop_timer_new(&ew.trigger));
+      REL_CHECK_OK(gloop_timer_start(ew.trigger, 1.0, ew_timer_cb, NULL));
+      return gloop_sleep(1.0);
+    case AT_POST:
+      return gloop_token_post(ew.tok, ew_post_cb, NULL);
+    case AT_CALL: {
+      /* Hold the host thread (this task does not yield) until the call
+       * is surely queued, then end: the call runs as the run ends. */
+      REL_CHECK(pthread_create(&ew.caller, NULL, ew_caller, NULL) == 0, "pthread_create failed");
+      while (!atomic_load(&ew.about_to_call)) sched_yield();
+      double until = rel_real_now() + rel_limit(0.02);
+      while (rel_real_now() < until) sched_yield();
+      return 0;
+    }
+    case AT_DONE:
+    case AT_AFTER:
+      return 0;
+  }
+  return 0;
+}
+
+static int end_walk(enum end_ctx ctx, enum end_call call) {
+  /* A call from another thread queued too late is refused and the walk is
+   * tried again: only a walk in which it was accepted says anything. */
+  for (int attempt = 0; attempt < 20; attempt++) {
+    memset(&ew, 0, sizeof ew);
+    ew.ctx = ctx;
+    ew.call = call;
+    ew.rc = ROW_MISMATCH;
+    gloop_options o;
+    gloop_options_init(&o);
+    gloop_clock *clock = NULL;
+    REL_CHECK_OK(gloop_mock_clock_new(0.0, 0.0, &clock));
+    o.clock = clock;
+    REL_CHECK_OK(gloop_run(ew_main, NULL, &o, ew_done, NULL));
+    if (ctx == AT_CALL) pthread_join(ew.caller, NULL);
+    ew_probe(AT_AFTER);
+    REL_CHECK_OK(gloop_clock_free(clock));
+    gloop_timer_free(ew.timer);
+    gloop_timer_free(ew.trigger);
+    gloop_event_free(ew.ev);
+    gloop_token_free(ew.tok);
+    if (ctx == AT_CALL && ew.call_rc == GLOOP_ENORUN) continue;
+    if (ew.probed != 1) return ROW_MISMATCH;
+    /* Work accepted in the last tick ran before the run ended. */
+    if ((call == C_TOKEN_POST || call == C_TOKEN_START) && ew.rc == 0 && ew.late_ran != 1)
+      return ROW_MISMATCH;
+    if ((call == C_TOKEN_POST || call == C_TOKEN_START) && ew.rc != 0 && ew.late_ran != 0)
+      return ROW_MISMATCH;
+    /* gloop_in_run() is 1 while the run is live, 0 from its teardown on. */
+    if (call == C_IN_RUN) return ew.rc == (ctx == AT_TIMER || ctx == AT_POST || ctx == AT_CALL) ? 0 : ROW_MISMATCH;
+    return ew.rc;
+  }
+  return ROW_MISMATCH;
+}
+
+static int row_end_timer_event_set(void) { return end_walk(AT_TIMER, C_EVENT_SET); }
+static int row_end_timer_timer_stop(void) { return end_walk(AT_TIMER, C_TIMER_STOP); }
+static int row_end_timer_timer_free(void) { return end_walk(AT_TIMER, C_TIMER_FREE); }
+static int row_end_timer_token_post(void) { return end_walk(AT_TIMER, C_TOKEN_POST); }
+static int row_end_timer_token_start(void) { return end_walk(AT_TIMER, C_TOKEN_START); }
+static int row_end_timer_token_call(void) { return end_walk(AT_TIMER, C_TOKEN_CALL); }
+static int row_end_timer_abandon(void) { return end_walk(AT_TIMER, C_ABANDON); }
+static int row_end_timer_in_run(void) { return end_walk(AT_TIMER, C_IN_RUN); }
+static int row_end_post_event_set(void) { return end_walk(AT_POST, C_EVENT_SET); }
+static int row_end_post_timer_stop(void) { return end_walk(AT_POST, C_TIMER_STOP); }
+static int row_end_post_timer_free(void) { return end_walk(AT_POST, C_TIMER_FREE); }
+static int row_end_post_token_post(void) { return end_walk(AT_POST, C_TOKEN_POST); }
+static int row_end_post_token_start(void) { return end_walk(AT_POST, C_TOKEN_START); }
+static int row_end_post_token_call(void) { return end_walk(AT_POST, C_TOKEN_CALL); }
+static int row_end_post_abandon(void) { return end_walk(AT_POST, C_ABANDON); }
+static int row_end_post_in_run(void) { return end_walk(AT_POST, C_IN_RUN); }
+static int row_end_call_event_set(void) { return end_walk(AT_CALL, C_EVENT_SET); }
+static int row_end_call_timer_stop(void) { return end_walk(AT_CALL, C_TIMER_STOP); }
+static int row_end_call_timer_free(void) { return end_walk(AT_CALL, C_TIMER_FREE); }
+static int row_end_call_token_post(void) { return end_walk(AT_CALL, C_TOKEN_POST); }
+static int row_end_call_token_start(void) { return end_walk(AT_CALL, C_TOKEN_START); }
+static int row_end_call_token_call(void) { return end_walk(AT_CALL, C_TOKEN_CALL); }
+static int row_end_call_abandon(void) { return end_walk(AT_CALL, C_ABANDON); }
+static int row_end_call_in_run(void) { return end_walk(AT_CALL, C_IN_RUN); }
+static int row_end_done_event_set(void) { return end_walk(AT_DONE, C_EVENT_SET); }
+static int row_end_done_timer_stop(void) { return end_walk(AT_DONE, C_TIMER_STOP); }
+static int row_end_done_timer_free(void) { return end_walk(AT_DONE, C_TIMER_FREE); }
+static int row_end_done_token_post(void) { return end_walk(AT_DONE, C_TOKEN_POST); }
+static int row_end_done_token_start(void) { return end_walk(AT_DONE, C_TOKEN_START); }
+static int row_end_done_token_call(void) { return end_walk(AT_DONE, C_TOKEN_CALL); }
+static int row_end_done_abandon(void) { return end_walk(AT_DONE, C_ABANDON); }
+static int row_end_done_in_run(void) { return end_walk(AT_DONE, C_IN_RUN); }
+static int row_end_after_event_set(void) { return end_walk(AT_AFTER, C_EVENT_SET); }
+static int row_end_after_timer_stop(void) { return end_walk(AT_AFTER, C_TIMER_STOP); }
+static int row_end_after_timer_free(void) { return end_walk(AT_AFTER, C_TIMER_FREE); }
+static int row_end_after_token_post(void) { return end_walk(AT_AFTER, C_TOKEN_POST); }
+static int row_end_after_token_start(void) { return end_walk(AT_AFTER, C_TOKEN_START); }
+static int row_end_after_token_call(void) { return end_walk(AT_AFTER, C_TOKEN_CALL); }
+static int row_end_after_abandon(void) { return end_walk(AT_AFTER, C_ABANDON); }
+static int row_end_after_in_run(void) { return end_walk(AT_AFTER, C_IN_RUN); }
 
 /* ---- Closed channels ------------------------------------------------------------------------ */
 
