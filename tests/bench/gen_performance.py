@@ -44,6 +44,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True
 import chart  # noqa: E402  (tests/bench/chart.py: CSV reading, Markdown, bar drawing)
 
 PEER_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -179,7 +180,8 @@ def core_pass(build, backend, args, tmp, million):
             cmd += ["--rounds", str(args.million_rounds)]
     elif not args.quick:
         cmd += ["--rounds", str(args.rounds)]
-    p = Pass(f"{backend} build{' (--million)' if million else ''}")
+    rounds = 2 if args.quick else args.million_rounds if million else args.rounds
+    p = Pass(f"{backend} build, {rounds} round{'s' if rounds > 1 else ''}")
     run(cmd)
     p.end()
     return out, p
@@ -476,7 +478,6 @@ def main():
             for r in core if r["id"].startswith("ref.") and r["backend"] == "asm"
             and r["role"] == "guestloop"),
         "CORE_PASSES": asm_pass.text() + "; " + uc_pass.text(),
-        "CORE_ROUNDS": "2 (--quick)" if args.quick else str(args.rounds),
         "CORE_TABLE": chart.markdown(core),
         "MILLION_PASSES": "; ".join(million_texts) or "not run",
         "MILLION_TABLE": million_md,
