@@ -113,8 +113,14 @@ static void run_done(const gloop_outcome *o, void *data) {
   step_done();
 }
 
+/* --tick-budget: the runs' tick budget; NAN keeps the default. */
+static double tick_budget = NAN;
+
 static void start_run(gloop_task_fn entry) {
-  int rc = gloop_qt_start(entry, NULL, run_done, NULL, NULL);
+  gloop_options o;
+  gloop_options_init(&o);
+  if (!isnan(tick_budget)) o.tick_budget = tick_budget;
+  int rc = gloop_qt_start(entry, NULL, run_done, NULL, &o);
   if (rc < 0) {
     fprintf(stderr, "bench: cannot start a run: %s\n", gloop_strerror(rc));
     failed = 1;
@@ -357,8 +363,9 @@ static void next_step(void *data) {
 /* ---- Main ------------------------------------------------------------------------ */
 
 static void print_table(void) {
-  printf("libguestloop in Qt %s: median [min-max] over %d round%s\n",
-         getenv("QT_NO_GLIB") != NULL ? "(QT_NO_GLIB=1)" : "(default dispatcher)", P.rounds,
+  printf("libguestloop in Qt %s, tick budget %g s: median [min-max] over %d round%s\n",
+         getenv("QT_NO_GLIB") != NULL ? "(QT_NO_GLIB=1)" : "(default dispatcher)",
+         isnan(tick_budget) ? GLOOP_DEFAULT_TICK_BUDGET : tick_budget, P.rounds,
          P.rounds == 1 ? "" : "s");
   if (P.rounds == smoke.rounds && P.spawn_tasks == smoke.spawn_tasks)
     printf("(smoke run: tiny counts, the numbers mean nothing)\n");
@@ -382,8 +389,15 @@ int main(int argc, char **argv) {
       P = smoke;
     } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
       P.rounds = atoi(argv[++i]);
+    } else if (strcmp(argv[i], "--tick-budget") == 0 && i + 1 < argc) {
+      char *end;
+      tick_budget = strtod(argv[++i], &end);
+      if (*end != '\0' || !(tick_budget >= 0 && tick_budget <= 1)) {
+        fprintf(stderr, "bench: --tick-budget takes seconds, 0 to 1\n");
+        return 2;
+      }
     } else {
-      fprintf(stderr, "usage: %s [--smoke] [--rounds N (1-16)]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--smoke] [--rounds N (1-16)] [--tick-budget SECONDS]\n", argv[0]);
       return 2;
     }
   }
