@@ -197,7 +197,7 @@ def row_of(rows, rid, backend, role="guestloop"):
 
 # ---- Qt benchmark -----------------------------------------------------------------------
 
-QT_LINE = re.compile(r"^(\S.*?)\s{2,}(-?[\d.]+|nan)\s+\[(\S+) - (\S+)\]\s+(\S+)\s*$")
+QT_LINE = re.compile(r"^(\S.*?)\s{2,}(-?[\d.]+|nan)\s+\[(\S+) - (\S+)\]\s+(\S.*?)\s*$")
 QT_SIDES = ("guestloop", "trio", "asyncio")
 
 
@@ -247,12 +247,17 @@ def ratios(a, b):
     return [x / y for x, y in zip(a, b) if y > 0]
 
 
+def fmt(v):
+    """chart.fmt, with three significant digits below 0.1 (ratios of 0.001)."""
+    return f"{v:.3g}" if 0 < abs(v) < 0.1 else chart.fmt(v)
+
+
 def cell(vs, bold=True):
     s = stat(vs)
     if s is None:
         return "-"
-    med = f"**{chart.fmt(s[0])}**" if bold else chart.fmt(s[0])
-    return med if len(vs) == 1 or s[1] == s[2] else f"{med} [{chart.fmt(s[1])}-{chart.fmt(s[2])}]"
+    med = f"**{fmt(s[0])}**" if bold else fmt(s[0])
+    return med if len(vs) == 1 or s[1] == s[2] else f"{med} [{fmt(s[1])}-{fmt(s[2])}]"
 
 
 def qt_table(values, units):
@@ -309,17 +314,17 @@ def sweep_table(sweep, units, trio_gap):
     one = {b: med(vals.get(SWEEP_METRICS[3], [])) for b, vals in sweep.items()}
     compare = ""
     if 0.0 in gaps and DEFAULT_BUDGET in gaps:
-        compare = (f"With one batch per tick the max gap was {chart.fmt(gaps[0.0])} ms against "
-                   f"{chart.fmt(gaps[DEFAULT_BUDGET])} ms at the default budget and "
-                   f"{chart.fmt(trio_gap)} ms for Trio, while one yielding task paid "
-                   f"{chart.fmt(one[0.0])} µs per yield against "
-                   f"{chart.fmt(one[DEFAULT_BUDGET])} µs. ")
+        compare = (f"With one batch per tick the max gap was {fmt(gaps[0.0])} ms against "
+                   f"{fmt(gaps[DEFAULT_BUDGET])} ms at the default budget and "
+                   f"{fmt(trio_gap)} ms for Trio, while one yielding task paid "
+                   f"{fmt(one[0.0])} µs per yield against "
+                   f"{fmt(one[DEFAULT_BUDGET])} µs. ")
     if meets:
         verdict = ("Budgets that meet all three parts of target 2 in this run: " +
                    ", ".join(f"{b * 1e3:g} ms" for b in meets) + ".")
     else:
         verdict = ("No budget meets all three parts of target 2 in this run (the max gap "
-                   f"bound is Trio's median, {chart.fmt(trio_gap)} ms).")
+                   f"bound is Trio's median, {fmt(trio_gap)} ms).")
     return "\n".join(out), compare + verdict
 
 
@@ -352,24 +357,24 @@ def targets(core, qt, fault_ns):
     sp = gl.get(M_SPAWN, [])
     r_aio = med(ratios(sp, aio.get(M_SPAWN, [])))
     add(1, "spawn 10 000 tasks in Qt, fresh run, against asyncio-in-Qt (same round)",
-        f"{chart.fmt(med(sp))} µs/task, {chart.fmt(r_aio)}x asyncio's",
+        f"{fmt(med(sp))} µs/task, {fmt(r_aio)}x asyncio's",
         "<= 1x asyncio", r_aio <= 1, "spawn.fresh")
     warm = med(gl.get(M_SPAWN2, []))
     bound = warm + fault_ns / 1000.0
     add(1, "spawn 10 000 tasks in Qt, fresh run, against the same run's second burst plus "
         "one page (the `reference: mmap + first touch + munmap` row, an upper bound for one "
-        "page fault)", f"{chart.fmt(med(sp))} µs/task",
-        f"<= {chart.fmt(warm)} + {chart.fmt(fault_ns / 1000.0)} µs", med(sp) <= bound,
+        "page fault)", f"{fmt(med(sp))} µs/task",
+        f"<= {fmt(warm)} + {fmt(fault_ns / 1000.0)} µs", med(sp) <= bound,
         "spawn.fresh")
     gap_ratio = med(ratios(gl.get(M_GAP, []), tr.get(M_GAP, [])))
     add(2, "10 ms QTimer max gap while 100 tasks yield, against Trio-in-Qt (same round)",
-        f"{chart.fmt(med(gl.get(M_GAP, [])))} ms, {chart.fmt(gap_ratio)}x Trio's",
+        f"{fmt(med(gl.get(M_GAP, [])))} ms, {fmt(gap_ratio)}x Trio's",
         "<= 1x Trio", gap_ratio <= 1)
     ticks = med(gl.get(M_TICKS, []))
-    add(2, "10 ms QTimer ticks in 2 s while 100 tasks yield", f"{chart.fmt(ticks)}",
+    add(2, "10 ms QTimer ticks in 2 s while 100 tasks yield", f"{fmt(ticks)}",
         ">= 200", ticks >= 200)
     many = med(gl.get(M_MANY, []))
-    add(2, "100 tasks x 1000 yields in Qt", f"{chart.fmt(many)} µs/yield", "<= 0.05 µs",
+    add(2, "100 tasks x 1000 yields in Qt", f"{fmt(many)} µs/yield", "<= 0.05 µs",
         many <= 0.05)
     for rid, bound_x in (("step.many", 2.0), ("step.huge", 2.5)):
         g = row_of(core, rid, "asm")
@@ -377,21 +382,21 @@ def targets(core, qt, fault_ns):
         if g is None or q is None:
             continue
         add(3, f"{g['label']} (asm build), against the bare fcontext loop (same round)",
-            f"{chart.fmt(g['median'])} ns, {chart.fmt(q['median'])}x the loop",
+            f"{fmt(g['median'])} ns, {fmt(q['median'])}x the loop",
             f"<= {bound_x:g}x", q["median"] <= bound_x, rid)
     g = row_of(core, "idle.rss", "asm")
     if g is not None:
-        add(4, f"{g['label']} (asm build)", f"{chart.fmt(g['median'])} B",
+        add(4, f"{g['label']} (asm build)", f"{fmt(g['median'])} B",
             "<= 4.4 KiB (4 506 B)", g["median"] <= 4.4 * 1024)
     rss = med(gl.get(M_RSS, []))
     add(4, "RSS per task, 10 000 tasks waiting on one event in Qt "
-        f"(Trio {chart.fmt(med(tr.get(M_RSS, [])))} B, asyncio "
-        f"{chart.fmt(med(aio.get(M_RSS, [])))} B)", f"{chart.fmt(rss)} B",
+        f"(Trio {fmt(med(tr.get(M_RSS, [])))} B, asyncio "
+        f"{fmt(med(aio.get(M_RSS, [])))} B)", f"{fmt(rss)} B",
         "<= 4.4 KiB (4 506 B)", rss <= 4.4 * 1024)
     mean, p99 = med(gl.get(M_MEAN, [])), med(gl.get(M_P99, []))
-    add(5, "200 x sleep(5 ms) in Qt: mean lateness", f"{chart.fmt(mean)} ms", "<= 0.1 ms",
+    add(5, "200 x sleep(5 ms) in Qt: mean lateness", f"{fmt(mean)} ms", "<= 0.1 ms",
         mean <= 0.1)
-    add(5, "200 x sleep(5 ms) in Qt: p99 lateness", f"{chart.fmt(p99)} ms", "<= 0.3 ms",
+    add(5, "200 x sleep(5 ms) in Qt: p99 lateness", f"{fmt(p99)} ms", "<= 0.3 ms",
         p99 <= 0.3)
     return out
 
@@ -535,15 +540,15 @@ def main():
         "LOADAVG_START": uptime0,  # the raw /proc/loadavg line
         "MACHINE": "\n".join(f"* **{k}:** {v}" for k, v in facts),
         "REFERENCE": "\n".join(
-            f"* {r['label']}: **{chart.fmt(r['median'])}** [{chart.fmt(r['min'])}-"
-            f"{chart.fmt(r['max'])}] {r['unit']}"
+            f"* {r['label']}: **{fmt(r['median'])}** [{fmt(r['min'])}-"
+            f"{fmt(r['max'])}] {r['unit']}"
             for r in core if r["id"].startswith("ref.") and r["backend"] == "asm"
             and r["role"] == "guestloop"),
         "CORE_PASSES": asm_pass.text() + "; " + uc_pass.text(),
         "CORE_TABLE": chart.markdown(core),
         "MILLION_PASSES": "; ".join(million_texts) or "not run",
         "MILLION_TABLE": million_md,
-        "RECORD_ASM": chart.fmt(rec["median"]) if rec else "?",
+        "RECORD_ASM": fmt(rec["median"]) if rec else "?",
         "QT_PASS": qt_pass.text(),
         "QT_ROUNDS": str(qt_rounds),
         "QT_TABLE": qt_table(qt_values, qt_units),
