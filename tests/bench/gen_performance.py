@@ -383,7 +383,7 @@ def targets(core, qt, fault_ns):
             continue
         add(3, f"{g['label']} (asm build), against the bare fcontext loop (same round)",
             f"{fmt(g['median'])} ns, {fmt(q['median'])}x the loop",
-            f"<= {bound_x:g}x", q["median"] <= bound_x, rid)
+            f"<= {bound_x:g}x", q["median"] <= bound_x, "step")
     g = row_of(core, "idle.rss", "asm")
     if g is not None:
         add(4, f"{g['label']} (asm build)", f"{fmt(g['median'])} B",
@@ -412,6 +412,15 @@ def targets_table(ts):
 # ---- Profiles ---------------------------------------------------------------------------
 
 
+# What each profiled --only selection runs (the whole probe, set-up included).
+PROBE_TEXT = {
+    "step": "the scheduler-step probe (all its task counts, with their set-up and the "
+            "fcontext floor; `--only step`)",
+    "spawn.fresh": "the fresh-spawn probe (10 000 tasks at once on new guarded stacks, "
+                   "`--only spawn.fresh`)",
+}
+
+
 def profile(args, rid, tmp):
     """The hottest symbols of one core probe (asm build, one round), or None."""
     perf = shutil.which("perf")
@@ -424,12 +433,16 @@ def profile(args, rid, tmp):
     log("$ " + " ".join(cmd))
     if subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode:
         return None
-    rep = subprocess.run([perf, "report", "-i", data, "--stdio", "--sort", "dso,symbol"],
-                         text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
-    lines = [re.sub(r"(\s+-)+\s*$", "", ln.rstrip()) for ln in rep.splitlines()
-             if ln.strip() and not ln.startswith("#")]
+    def report(sort, n):
+        rep = subprocess.run([perf, "report", "-i", data, "--stdio", "--sort", sort],
+                             text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+        lines = [re.sub(r"(\s+-)+\s*$", "", ln.rstrip()) for ln in rep.splitlines()
+                 if ln.strip() and not ln.startswith("#")]
+        return "\n".join(lines[:n])
+
     head = f"$ perf record -e cpu-clock gloop_bench --rounds 1 --only {rid}   # asm build"
-    return head + "\n" + "\n".join(lines[:args.profile_lines])
+    return (head + "\n# by shared object\n" + report("dso", 4) + "\n# by symbol\n" +
+            report("dso,symbol", args.profile_lines))
 
 
 # ---- The page -----------------------------------------------------------------------------
@@ -523,7 +536,8 @@ def main():
         for rid in dict.fromkeys(t["profile"] for t in ts if not t["met"] and t["profile"]):
             text = profile(args, rid, tmp)
             if text:
-                profiles.append(f"Profile of `{rid}`:\n\n```\n{text}\n```")
+                what = PROBE_TEXT.get(rid, f"the rows `{rid}`")
+                profiles.append(f"Profile of {what}:\n\n```\n{text}\n```")
 
         # Charts: the core one as chart.py draws it, and the Qt ratios.
         subprocess.run([sys.executable, os.path.join(HERE, "chart.py"), "-o",
