@@ -49,7 +49,11 @@ void gloop__scope_detach(gloop_task *t) {
 }
 
 static void wake_cancelled(gloop_task *t) {
-  if (t->state != GLOOP__TASK_BLOCKED || !t->cancellable) return;
+  if (t->state != GLOOP__TASK_BLOCKED) return;
+  if (!t->cancellable) {
+    if (t->notify_cancel != NULL && gloop__cancel_reaches(t, t->scope, 0)) t->notify_cancel(t);
+    return;
+  }
   int rc = gloop__task_check_cancel(t);
   if (rc == 0) return;
   if (t->unwait) t->unwait(t);

@@ -235,6 +235,10 @@ struct gloop_task {
   /* While BLOCKED: detaches the task from what it waits on; NULL if the wait
    * cannot be interrupted (nursery close). */
   void (*unwait)(struct gloop_task *t);
+  /* While BLOCKED in a wait that cancellation does not end (a worker job
+   * waited for without abandon-on-cancel): told once a scope around the
+   * task is cancelled, so the wait can pass the request on. */
+  void (*notify_cancel)(struct gloop_task *t);
   void *wait_obj;               /* what it waits on, for unwait */
   void *wait_data;              /* per-wait data (a channel element, ...) */
   gloop__timer sleep;           /* used by gloop_sleep_until */
@@ -328,6 +332,8 @@ typedef struct gloop__job {
   struct gloop_task *task;
   gloop__entryq *eq;
   gloop__stack stack;           /* the task's stack, if the run was abandoned under the job */
+  _Atomic int cancel_requested; /* the waiting task was cancelled, or the run abandoned */
+  _Atomic int cancel_fd;        /* eventfd made on request (gloop_thread_cancel_fd), or -1 */
 } gloop__job;
 struct gloop__pool;
 void gloop__pool_close(struct gloop__pool *pool);

@@ -1,6 +1,8 @@
 /* pool.c - the worker-thread pool behind gloop_to_thread(), with abandon-on-cancel. */
 #include <errno.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "guestloop/testing.h"
 #include "internal.h"
@@ -41,7 +43,25 @@ static void pool_unref_locked(struct gloop__pool *p) {
   free(p);
 }
 
+/* The job running on this worker thread, for gloop_thread_check_cancelled(). */
+static _Thread_local gloop__job *current_job;
+
+/* Host thread: asks the job to stop early. The flag is set before the fd is
+ * looked at, and the worker publishes the fd before it looks at the flag,
+ * so a cancel fd made while the request arrives is written at least once. */
+static void request_cancel(gloop__job *job) {
+  if (atomic_exchange(&job->cancel_requested, 1)) return;
+  int fd = atomic_load(&job->cancel_fd);
+  if (fd >= 0) {
+    uint64_t one = 1;
+    ssize_t w = write(fd, &one, sizeof one);
+    (void)w;
+  }
+}
+
 static void job_free(gloop__job *job) {
+  int fd = atomic_load(&job->cancel_fd);
+  if (fd >= 0) close(fd);
   gloop__stack_unmap(&job->stack);
   gloop__entryq_unref(job->eq);
   free(job);
@@ -95,7 +115,9 @@ static void *worker_main(void *arg) {
     if (atomic_load(&job->state) == JOB_ABANDONED) {
       job_free(job);
     } else {
+      current_job = job;
       job->result = job->fn(job->arg);
+      current_job = NULL;
       finish_job(job);
     }
     pthread_mutex_lock(&p->mu);
@@ -160,10 +182,17 @@ void gloop__pool_close(struct gloop__pool *p) {
 /* The task stopped waiting (cancelled with abandon-on-cancel, or the run is
  * being abandoned). If the worker has not finished, it will free the job;
  * if the completion is already queued, the host frees it on arrival. */
+/* A scope around the waiting task was cancelled, but the task waits on
+ * (no abandon-on-cancel): the job may notice and return early. */
+static void job_notify_cancel(gloop_task *t) { request_cancel(t->wait_obj); }
+
 static void job_unwait(gloop_task *t) {
   gloop__job *job = t->wait_obj;
   gloop__run *run = t->run;
   job->detached = 1;
+  /* Nobody waits for the result any more: the job may as well stop. This
+   * comes before the exchange below, after which the worker may free it. */
+  request_cancel(job);
   /* When the run is being abandoned, the task's stack is about to be
    * unmapped while the job's function may still read it (through its
    * argument, a local of the task): the stack goes with the job, and
@@ -191,6 +220,7 @@ int gloop_to_thread(gloop_work_fn fn, void *arg, int flags, void **result) {
   job->arg = arg;
   job->task = t;
   job->done.fn = job_arrived;
+  atomic_init(&job->cancel_fd, -1);
   job->eq = run->eq;
   gloop__entryq_ref(job->eq);
   if ((rc = submit(p, job)) != 0) {
@@ -198,9 +228,36 @@ int gloop_to_thread(gloop_work_fn fn, void *arg, int flags, void **result) {
     return rc;
   }
   int abandon = (flags & GLOOP_THREAD_ABANDON_ON_CANCEL) != 0;
+  if (!abandon) t->notify_cancel = job_notify_cancel;
   rc = gloop__block(t, job_unwait, job, abandon);
   if (rc == GLOOP_ECANCELED) return rc; /* the job now belongs to the worker or host */
   if (result) *result = job->result;
   job_free(job);
   return gloop__task_check_cancel(t);
+}
+
+/* ---- Inside a job ---------------------------------------------------------------- */
+
+int gloop_thread_check_cancelled(void) {
+  gloop__job *job = current_job;
+  if (job == NULL) return GLOOP_EWRONGTHREAD;
+  return atomic_load(&job->cancel_requested) ? GLOOP_ECANCELED : 0;
+}
+
+int gloop_thread_cancel_fd(void) {
+  gloop__job *job = current_job;
+  if (job == NULL) return GLOOP_EWRONGTHREAD;
+  int fd = atomic_load(&job->cancel_fd);
+  if (fd >= 0) return fd;
+  if (gloop__fault(GLOOP_FAULT_FD)) return GLOOP_ENOMEM;
+  fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) return (errno == EMFILE || errno == ENFILE) ? GLOOP_EMFILE : GLOOP_ENOMEM;
+  /* Only this thread makes the fd; the host only reads cancel_fd. */
+  atomic_store(&job->cancel_fd, fd);
+  if (atomic_load(&job->cancel_requested)) {
+    uint64_t one = 1;
+    ssize_t w = write(fd, &one, sizeof one);
+    (void)w;
+  }
+  return fd;
 }

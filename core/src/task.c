@@ -215,6 +215,7 @@ void gloop__task_wake(gloop_task *t, int result) {
   t->state = GLOOP__TASK_READY;
   t->result = result;
   t->unwait = NULL;
+  t->notify_cancel = NULL;
   t->cancellable = 0;
   t->wait_obj = NULL;
   gloop__queue_push(&t->run->runq, &t->node);

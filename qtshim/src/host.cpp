@@ -1,6 +1,7 @@
 // host.cpp - the Qt host adapter: the application object, the re-entry receiver and the two posts.
 #include "internal.hpp"
 
+#include <QAbstractEventDispatcher>
 #include <QApplication>
 #include <QBasicTimer>
 #include <QCoreApplication>
@@ -74,11 +75,40 @@ std::atomic<Qt::HANDLE> gui_thread{nullptr};
 std::vector<PendingCall> pending;
 std::vector<PendingCall> spare;
 int dispatch_depth = 0;
+/* The dispatch depth at which the nested-loop warning was last printed:
+ * one warning per posted callback that spins a nested loop, however many
+ * times that loop goes to sleep. */
+int warned_depth = 0;
 
 void run_callback(gloop_callback_fn fn, void *arg) noexcept {
   ++dispatch_depth;
   guarded_void("a posted guest callback", [&] { fn(arg); });
   --dispatch_depth;
+  if (warned_depth > dispatch_depth) warned_depth = dispatch_depth;
+}
+
+/* Connected to the GUI thread's aboutToBlock: Qt's loop is about to sleep.
+ * If a posted guest callback is on the stack, that sleep is in a nested
+ * event loop (QDialog::exec(), QMessageBox::information(), QEventLoop::exec()
+ * ...) started from a task or a tick. Qt keeps running meanwhile, but the
+ * guest run cannot take another step until the nested loop returns, so
+ * every other task is frozen: say so once, naming the task. */
+void warn_nested_loop() noexcept {
+  if (dispatch_depth == 0 || warned_depth >= dispatch_depth) return;
+  warned_depth = dispatch_depth;
+  gloop_task *task = gloop_current_task();
+  const char *name = task != nullptr ? gloop_task_name(task) : nullptr;
+  if (task != nullptr)
+    std::fprintf(stderr,
+                 "guestloop: warning: task '%s' started a nested Qt event loop (such as "
+                 "QDialog::exec() or QMessageBox::information()); every other task of the run is "
+                 "frozen until it returns. Open the dialog with open() and await it instead "
+                 "(gloop_qt_message_box(), gloop_qt_wait_signal(\"finished(int)\")).\n",
+                 name != nullptr && name[0] != '\0' ? name : "(unnamed)");
+  else
+    std::fprintf(stderr,
+                 "guestloop: warning: a guest callback started a nested Qt event loop; the run "
+                 "cannot take a step until it returns.\n");
 }
 
 bool Receiver::event(QEvent *e) {
@@ -131,14 +161,16 @@ int host_ensure() {
     return GLOOP_EINTERNAL;
   }
   auto *r = new Receiver;
-  /* A run still live when Qt's loop returns can never finish: warn and
-   * abandon it right there, while the application is intact. */
+  /* A run still live when Qt's loop returns (QCoreApplication::exit())
+   * is wound down right there, while the application is intact. */
   QObject::connect(QCoreApplication::instance(), &QCoreApplication::aboutToQuit, r,
-                   [] { run_host_ending(); });
+                   [] { run_exec_returned(); });
   /* Applications created outside gloop_qt_app_new() are destroyed without
    * passing through gloop_qt_app_free(); the post routine, called from the
    * application's destructor, releases the shim's objects then. */
   qAddPostRoutine(post_routine);
+  if (QAbstractEventDispatcher *d = QAbstractEventDispatcher::instance())
+    QObject::connect(d, &QAbstractEventDispatcher::aboutToBlock, r, [] { warn_nested_loop(); });
   {
     std::lock_guard<std::mutex> lock(post_mutex);
     receiver = r;

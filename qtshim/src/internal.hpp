@@ -122,10 +122,16 @@ int host_dispatch_depth() noexcept;
 
 /* ---- Guest run life cycle (run.cpp) --------------------------------------- */
 
-/* Called by the host once Qt's loop has returned from exec() and again just
- * before the application is destroyed: a run still live at that point can no
- * longer finish, so it is abandoned with a warning. */
+/* Called just before the application is destroyed (and after exec()
+ * returns): a run still live at that point can no longer finish, so the
+ * policy abandons it with a warning. */
 void run_host_ending() noexcept;
+
+/* Connected to the application's aboutToQuit: exec() has left its loop. A
+ * run still live (QCoreApplication::exit() bypasses the Quit event) is
+ * cancelled and allowed to finish in a local loop before exec() returns;
+ * then run_host_ending(). */
+void run_exec_returned() noexcept;
 
 /* ---- Signal waits (waits.cpp) ---------------------------------------------- */
 

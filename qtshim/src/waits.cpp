@@ -16,6 +16,12 @@ static_assert(int{GLOOP_QT_BUTTON_OK} == int{QMessageBox::Ok}, "button values mu
 static_assert(int{GLOOP_QT_BUTTON_CANCEL} == int{QMessageBox::Cancel}, "button values must match Qt");
 static_assert(int{GLOOP_QT_BUTTON_YES} == int{QMessageBox::Yes}, "button values must match Qt");
 static_assert(int{GLOOP_QT_BUTTON_NO} == int{QMessageBox::No}, "button values must match Qt");
+static_assert(int{GLOOP_QT_ICON_INFORMATION} == int{QMessageBox::Information} &&
+                  int{GLOOP_QT_ICON_WARNING} == int{QMessageBox::Warning} &&
+                  int{GLOOP_QT_ICON_CRITICAL} == int{QMessageBox::Critical} &&
+                  int{GLOOP_QT_ICON_QUESTION} == int{QMessageBox::Question} &&
+                  int{GLOOP_QT_ICON_NONE} == int{QMessageBox::NoIcon},
+              "icon values must match Qt");
 
 namespace gloop_qt_detail {
 namespace {
@@ -147,6 +153,24 @@ void name_buttons(QMessageBox *box) {
   }
 }
 
+bool valid_modality(int modality) {
+  return modality == GLOOP_QT_MODAL_WINDOW || modality == GLOOP_QT_MODAL_APPLICATION;
+}
+
+/* Shows a dialog modally and returns at once: no nested event loop runs on
+ * the task's stack, and the other tasks keep going while the user decides.
+ * open() makes it window-modal; application modality is set before show(),
+ * which is what open() does apart from the modality. */
+void show_dialog(QDialog *dialog, int modality) {
+  if (modality == GLOOP_QT_MODAL_APPLICATION) {
+    dialog->setWindowModality(Qt::ApplicationModal);
+    dialog->setResult(0);
+    dialog->show();
+  } else {
+    dialog->open();
+  }
+}
+
 }  // namespace
 
 QMetaMethod find_signal(const QObject *obj, const char *signature) {
@@ -206,13 +230,21 @@ int gloop_qt_wait_clicked(gloop_qt_widget *button) {
 
 int gloop_qt_message_box(gloop_qt_widget *parent, const char *title, const char *text,
                          int buttons, int *result) {
+  return gloop_qt_message_box_ex(parent, title, text, GLOOP_QT_ICON_NONE, buttons,
+                                 GLOOP_QT_MODAL_WINDOW, result);
+}
+
+int gloop_qt_message_box_ex(gloop_qt_widget *parent, const char *title, const char *text,
+                            int icon, int buttons, int modality, int *result) {
   return guarded(__func__, [&]() -> int {
     if (result != nullptr) *result = 0;
     int rc = wait_context();
     if (rc < 0) return rc;
     const int known = GLOOP_QT_BUTTON_OK | GLOOP_QT_BUTTON_CANCEL | GLOOP_QT_BUTTON_YES |
                       GLOOP_QT_BUTTON_NO;
-    if ((buttons & ~known) != 0) return GLOOP_EINVAL;
+    if ((buttons & ~known) != 0 || icon < GLOOP_QT_ICON_NONE || icon > GLOOP_QT_ICON_QUESTION ||
+        !valid_modality(modality))
+      return GLOOP_EINVAL;
     QWidget *p = nullptr;
     if (parent != nullptr) {
       p = qobject_cast<QWidget *>(as_widget(parent));
@@ -229,11 +261,9 @@ int gloop_qt_message_box(gloop_qt_widget *parent, const char *title, const char 
     box->setWindowTitle(QString::fromUtf8(title != nullptr ? title : ""));
     box->setText(QString::fromUtf8(text != nullptr ? text : ""));
     box->setStandardButtons(QMessageBox::StandardButtons(buttons));
+    box->setIcon(QMessageBox::Icon(icon));
     name_buttons(box);
-    /* open() shows the box window-modal and returns at once: no nested
-     * event loop runs on the task's stack, and the other tasks keep going
-     * while the user decides. */
-    box->open();
+    show_dialog(box, modality);
 
     Waiter::State state;
     rc = wait_on(box, QMetaMethod::fromSignal(&QDialog::finished), box, &state);
@@ -245,6 +275,25 @@ int gloop_qt_message_box(gloop_qt_widget *parent, const char *title, const char 
     /* Answered, cancelled or failed: the box goes now (deleting also closes
      * it). */
     delete box;
+    return rc;
+  });
+}
+
+int gloop_qt_dialog_open(gloop_qt_widget *dialog, int modality, int *result) {
+  return guarded(__func__, [&]() -> int {
+    if (result != nullptr) *result = 0;
+    int rc = wait_context();
+    if (rc < 0) return rc;
+    auto *d = dialog == nullptr ? nullptr : qobject_cast<QDialog *>(as_widget(dialog));
+    if (d == nullptr || !valid_modality(modality)) return GLOOP_EINVAL;
+    if (d->isVisible()) return GLOOP_EBUSY;
+    show_dialog(d, modality);
+    Waiter::State state;
+    rc = wait_on(d, QMetaMethod::fromSignal(&QDialog::finished), nullptr, &state);
+    if (state == Waiter::kGone) return rc;
+    if (rc == 0 && result != nullptr) *result = d->result();
+    /* Cancelled or failed while the dialog is still up: close it. */
+    if (rc < 0 && d->isVisible()) d->reject();
     return rc;
   });
 }

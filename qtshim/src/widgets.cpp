@@ -12,6 +12,7 @@
 #include <QLayoutItem>
 #include <QMainWindow>
 #include <QPalette>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QString>
 #include <QWidget>
@@ -483,6 +484,63 @@ int gloop_qt_button_click(gloop_qt_widget *button) {
     if (b == nullptr) return GLOOP_EINVAL;
     b->click();
     return 0;
+  });
+}
+
+int gloop_qt_widget_set_enabled(gloop_qt_widget *w, int enabled) {
+  return guarded(__func__, [&]() -> int {
+    int rc = gui_check();
+    if (rc < 0) return rc;
+    QWidget *widget = widget_as<QWidget>(w);
+    if (widget == nullptr) return GLOOP_EINVAL;
+    widget->setEnabled(enabled != 0);
+    return 0;
+  });
+}
+
+int gloop_qt_widget_enabled(gloop_qt_widget *w) {
+  return guarded(__func__, [&]() -> int {
+    int rc = gui_check();
+    if (rc < 0) return rc;
+    QWidget *widget = widget_as<QWidget>(w);
+    if (widget == nullptr) return GLOOP_EINVAL;
+    return widget->isEnabled() ? 1 : 0;
+  });
+}
+
+int gloop_qt_progress_new(int minimum, int maximum, gloop_qt_widget **out) {
+  return guarded(__func__, [&]() -> int {
+    if (out == nullptr) return GLOOP_EINVAL;
+    *out = nullptr;
+    int rc = gui_check();
+    if (rc < 0) return rc;
+    if (minimum < 0 || maximum < minimum) return GLOOP_EINVAL;
+    auto *bar = new QProgressBar;
+    bar->setRange(minimum, maximum);
+    bar->setValue(minimum);
+    *out = to_handle(bar);
+    return 0;
+  });
+}
+
+int gloop_qt_progress_set_value(gloop_qt_widget *bar, int value) {
+  return guarded(__func__, [&]() -> int {
+    int rc = gui_check();
+    if (rc < 0) return rc;
+    auto *b = widget_as<QProgressBar>(bar);
+    if (b == nullptr || value < b->minimum() || value > b->maximum()) return GLOOP_EINVAL;
+    b->setValue(value);
+    return 0;
+  });
+}
+
+int gloop_qt_progress_value(gloop_qt_widget *bar) {
+  return guarded(__func__, [&]() -> int {
+    int rc = gui_check();
+    if (rc < 0) return rc;
+    auto *b = widget_as<QProgressBar>(bar);
+    if (b == nullptr) return GLOOP_EINVAL;
+    return b->value();
   });
 }
 

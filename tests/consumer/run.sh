@@ -7,6 +7,7 @@
 #   run.sh pkgconfig SRC_DIR PREFIX WORK_DIR
 #   run.sh examples  PREFIX
 #   run.sh asan      BUILD_DIR PREFIX WORK_DIR SRC_DIR CC CXX
+#   run.sh fetchcontent PROJECT_SRC_DIR CONSUMER_SRC_DIR WORK_DIR CC
 set -eu
 mode=$1
 export QT_QPA_PLATFORM=offscreen
@@ -62,6 +63,15 @@ case "$mode" in
         "$4/$prog.err" >"$4/$prog.report" || true
       if [ -s "$4/$prog.report" ]; then cat "$4/$prog.err" >&2; exit 1; fi
     done
+    ;;
+  fetchcontent)
+    # A parent project takes the source tree with FetchContent (no
+    # download: SOURCE_DIR), with the parent's compiler and no build type.
+    rm -rf "$4"
+    cmake -S "$3" -B "$4" -DGUESTLOOP_SOURCE_DIR="$2" -DCMAKE_C_COMPILER="$5" >"$4.log" 2>&1 ||
+      { cat "$4.log" >&2; exit 1; }
+    cmake --build "$4" -j2 >"$4.log" 2>&1 || { cat "$4.log" >&2; exit 1; }
+    "$4/fetch_consumer"
     ;;
   *) echo "run.sh: unknown mode $mode" >&2; exit 2 ;;
 esac

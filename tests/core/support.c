@@ -1,11 +1,11 @@
-/* support.c - helpers shared by the cases: real time, order logs, mock-clock options and a one-call guest run. */
+/* support.c - helpers shared by the core cases: order logs, reduced counts for slow builds, mock-clock options, a one-call guest run and the two run modes. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
-#include "harness/time_scale.h"
 #include "host_toy.h"
 #include "test.h"
 
@@ -35,51 +35,10 @@ void test_log_expect_(const char *file, int line, const char *what, const test_l
 
 /* ---- Small helpers ------------------------------------------------------ */
 
-double test_real_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Read once, on the first call; the runner makes that call before any case
- * starts a thread. */
-double test_time_scale(void) {
-  static double scale;
-  if (scale == 0.0) scale = gloop_test_time_scale_read();
-  return scale;
-}
-
-double test_limit(double seconds) { return seconds * test_time_scale(); }
-
 int test_count(int full, int slow) {
   if (test_time_scale() <= 1.0) return full;
   printf("slow build (time scale %g): %d instead of %d\n", test_time_scale(), slow, full);
   return slow;
-}
-
-void test_real_sleep(double seconds) {
-  struct timespec ts;
-  ts.tv_sec = (time_t)seconds;
-  ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#endif
-
-int test_under_asan(void) {
-#ifdef TEST_ASAN
-  return 1;
-#else
-  return 0;
-#endif
 }
 
 gloop_clock *test_mock_options(gloop_options *opts, double start, double autojump) {
@@ -104,3 +63,19 @@ int test_guest_run(gloop_task_fn entry, void *arg, const gloop_options *opts,
   host_toy_fini();
   return s.done_status;
 }
+
+/* The thread that runs the loop: the caller of gloop_run(), or the toy's
+ * host thread. Set by test_mark_loop_thread() before the run starts. */
+static pthread_t loop_thread;
+
+void test_mark_loop_thread(void) { loop_thread = pthread_self(); }
+
+int test_run_mode(int guest, gloop_task_fn entry, void *arg, const gloop_options *opts) {
+  test_mark_loop_thread();
+  if (guest) return test_guest_run(entry, arg, opts, 1);
+  int rc = gloop_run(entry, arg, opts, NULL, NULL);
+  ASSERT_EQ_INT(gloop_in_run(), 0);
+  return rc;
+}
+
+int test_on_loop_thread(void) { return pthread_equal(pthread_self(), loop_thread); }

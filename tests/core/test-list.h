@@ -74,6 +74,16 @@ GLOOP_TEST(token_start_system_task)
 GLOOP_TEST(thread_pool)
 GLOOP_TEST(thread_cancel)
 
+/* test_job_cancel.c */
+GLOOP_TEST(job_check_cancelled_standalone)
+GLOOP_TEST(job_check_cancelled_guest)
+GLOOP_TEST(job_cancel_fd_standalone)
+GLOOP_TEST(job_cancel_fd_guest)
+GLOOP_TEST(job_cancelled_with_the_run)
+GLOOP_TEST(job_abandoned_is_told)
+GLOOP_TEST(job_told_at_abandon)
+GLOOP_TEST(job_calls_outside_a_job)
+
 /* test_signal.c */
 GLOOP_TEST(sigint_cancels_run)
 GLOOP_TEST(sigint_second_signal)
@@ -110,7 +120,7 @@ GLOOP_TEST(stack_overflow_64k_frames)
 GLOOP_TEST(stack_overflow_own_mapping)
 GLOOP_TEST(stack_overflow_after_recovered_fault)
 
-/* test_io_more.c */
+/* test_fd_waits.c */
 GLOOP_TEST(io_pingpong_standalone)
 GLOOP_TEST(io_pingpong_guest)
 GLOOP_TEST(io_many_waiters_standalone)
@@ -123,6 +133,8 @@ GLOOP_TEST(io_notify_closing_standalone)
 GLOOP_TEST(io_notify_closing_guest)
 GLOOP_TEST(io_busy_wait_standalone)
 GLOOP_TEST(io_busy_wait_guest)
+
+/* test_pool_token.c */
 GLOOP_TEST(thread_offload_keeps_ticking_standalone)
 GLOOP_TEST(thread_offload_keeps_ticking_guest)
 GLOOP_TEST(thread_token_call_from_worker_standalone)
@@ -161,6 +173,17 @@ GLOOP_TEST(boundary_abandon_with_work_queued)
 GLOOP_TEST(boundary_abandon_with_jobs_in_flight)
 GLOOP_TEST(boundary_epoll_failure_standalone)
 GLOOP_TEST(boundary_epoll_failure_guest)
+
+/* test_host.c */
+GLOOP_TEST(host_policy_run_done)
+GLOOP_TEST(host_policy_quit_cancels)
+GLOOP_TEST(host_policy_quit_from_task)
+GLOOP_TEST(host_policy_done_starts_next)
+GLOOP_TEST(host_policy_ending_abandons)
+GLOOP_TEST(host_policy_quit_then_ending)
+GLOOP_TEST(host_policy_direct_abandon)
+GLOOP_TEST(host_policy_misuse)
+GLOOP_TEST(host_policy_two_threads)
 
 /* test_handles.c */
 GLOOP_TEST(handles_scope_ref_standalone)

@@ -8,11 +8,6 @@
 #include "host_toy.h"
 #include "test.h"
 
-/* Standalone (gloop_run) or guest mode on the toy host. */
-static int run_mode(int guest, gloop_task_fn entry, void *arg) {
-  return guest ? test_guest_run(entry, arg, NULL, 1) : gloop_run(entry, arg, NULL, NULL, NULL);
-}
-
 /* A timer that calls fn(data) in host context, between ticks of the run. */
 static gloop_timer *host_call(gloop_callback_fn fn, void *data) {
   gloop_timer *t;
@@ -69,7 +64,7 @@ static int sc_main(void *arg) {
 
 static int scenario_scope_ref(int guest) {
   memset(&sc, 0, sizeof sc);
-  ASSERT_OK(run_mode(guest, sc_main, NULL));
+  ASSERT_OK(test_run_mode(guest, sc_main, NULL, NULL));
   ASSERT_EQ_INT(sc.host_in_task, 0);
   ASSERT_OK(sc.host_rc);
   ASSERT_ERR(sc.sleep_rc, GLOOP_ECANCELED);
@@ -156,7 +151,7 @@ static int tk_main(void *arg) {
 
 static int scenario_task_ref(int guest) {
   memset(&tk, 0, sizeof tk);
-  ASSERT_OK(run_mode(guest, tk_main, NULL));
+  ASSERT_OK(test_run_mode(guest, tk_main, NULL, NULL));
   ASSERT_OK(tk.host_rc);
   ASSERT_OK(tk.again_rc);
   ASSERT_OK(tk.shielded_rc);
@@ -250,7 +245,7 @@ static int ev_main(void *arg) {
 
 static int scenario_event_clear(int guest) {
   memset(&ev, 0, sizeof ev);
-  ASSERT_OK(run_mode(guest, ev_main, NULL));
+  ASSERT_OK(test_run_mode(guest, ev_main, NULL, NULL));
   ASSERT_EQ_INT(ev.woken, 5);
   ASSERT_EQ_INT(ev.host_sets, 5);
   ASSERT_ERR(ev.ref_set_freed, GLOOP_ENOTFOUND);
@@ -368,7 +363,7 @@ static int th_main(void *arg) {
 
 static int scenario_token_refs(int guest) {
   memset(&th, 0, sizeof th);
-  ASSERT_OK(run_mode(guest, th_main, NULL));
+  ASSERT_OK(test_run_mode(guest, th_main, NULL, NULL));
   for (int i = 0; i < THREAD_SETS; i++) ASSERT_OK(th.thread_rcs[i]);
   ASSERT_OK(th.cancel_rc);
   ASSERT_ERR(th.wait_rc, GLOOP_ECANCELED);

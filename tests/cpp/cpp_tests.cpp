@@ -2,6 +2,7 @@
 #include <guestloop/guestloop.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <deque>
@@ -730,3 +731,48 @@ CPP_TEST(start_cost) {
 }
 
 int main(int argc, char **argv) { return cpp_test::main(argc, argv, 30); }
+
+CPP_TEST(to_thread) {
+  gloop::run([&] {
+    /* A result comes back, from a callable with or without a stop token. */
+    CHECK_EQ(gloop::to_thread([] { return 6 * 7; }), 42);
+    CHECK_EQ(gloop::to_thread([](gloop::stop_token st) { return st.stop_requested() ? 1 : 2; }), 2);
+    std::string s = gloop::to_thread([] { return std::string("from a worker"); });
+    CHECK(s == "from a worker");
+    bool ran = false;
+    gloop::to_thread([&] { ran = true; });
+    CHECK(ran);
+
+    /* An exception thrown on the worker is rethrown in the task. */
+    bool caught = false;
+    try {
+      gloop::to_thread([]() -> int { throw std::runtime_error("job failed"); });
+    } catch (const std::runtime_error &e) {
+      caught = std::string(e.what()) == "job failed";
+    }
+    CHECK(caught);
+
+    /* Cancelled while it waits: the job sees the stop request and returns
+     * early; the task gets the cancellation. */
+    int polls = 0;
+    bool stopped = false;
+    auto scope = gloop::cancel_scope::move_on_after(0.02);
+    CHECK(!scope.run([&] {
+      gloop::to_thread([&](gloop::stop_token st) {
+        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (!st.stop_requested() && std::chrono::steady_clock::now() < until) {
+          polls++;
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        stopped = st.stop_requested();
+        return polls;
+      });
+      FAIL("to_thread returned after a cancellation");
+    }));
+    CHECK(stopped);
+    CHECK(polls > 0);
+
+    /* Outside a job the token says so: fd() throws EWRONGTHREAD. */
+    CHECK_THROWS_CODE(gloop::stop_token{}.fd(), GLOOP_EWRONGTHREAD);
+  });
+}

@@ -2,6 +2,7 @@
 #include <guestloop/guestloop-qt.hpp>
 
 #include <QApplication>
+#include <QLineEdit>
 #include <QPointer>
 #include <QPushButton>
 #include <QTimer>
@@ -138,6 +139,147 @@ CPP_TEST(start_outcomes) {
   CHECK_EQ(app.exec(), 0);
   CHECK(cancelled);
   CHECK(!gloop_in_run());
+}
+
+CPP_TEST(exit_code_plain_exec) {
+  /* A C++ program's own QApplication::exec(), no shim wrapper: exit(7)
+   * while a task sleeps still cancels the run, lets its shielded cleanup
+   * finish, calls done, and exec() returns 7. */
+  QApplication app(qt_argc, qt_argv);
+  bool cleaned = false, done = false;
+  int status = 1;
+  gloop::qt::start(
+      [&] {
+        QTimer::singleShot(10, &app, [] { QCoreApplication::exit(7); });
+        int rc = gloop_sleep_forever();
+        gloop_scope *shield = nullptr;
+        if (gloop_scope_open(1e300, GLOOP_SCOPE_SHIELD, &shield) == 0) {
+          CHECK_EQ(gloop_sleep(0.02), 0);
+          gloop_scope_close(shield);
+        }
+        cleaned = true;
+        if (rc != GLOOP_ECANCELED) throw std::runtime_error("not cancelled");
+      },
+      [&](const gloop_outcome &o) {
+        done = true;
+        status = o.status;
+      });
+  CHECK_EQ(app.exec(), 7);
+  CHECK(cleaned);
+  CHECK(done);
+  CHECK_EQ(status, 0);
+  CHECK(!gloop_in_run());
+}
+
+CPP_TEST(spawn_from_slot) {
+  QApplication app(qt_argc, qt_argv);
+  /* No run live: refused with a code, the callable is not run. */
+  bool ran_early = false;
+  CHECK_THROWS_CODE(gloop::qt::spawn([&] { ran_early = true; }), GLOOP_ENORUN);
+
+  /* From a Qt timer (a slot), a lambda task of the live run; a second one
+   * that never ends is cancelled when the application quits. A large
+   * capture is moved into the task and freed with it. */
+  bool ran = false, cancelled = false;
+  std::string big(1000, 'x');
+  outcome out = run_in_qt(app, [&] {
+    QTimer::singleShot(0, &app, [&, big] {
+      gloop::qt::spawn([&, big] { ran = big.size() == 1000; }, "from-a-slot");
+      gloop::qt::spawn([&] {
+        try {
+          gloop::sleep_forever();
+        } catch (const gloop::error &e) {
+          cancelled = e.cancelled();
+          throw;
+        }
+      });
+    });
+    while (!ran) gloop::sleep(0.005);
+    QTimer::singleShot(0, &app, &QCoreApplication::quit);
+    gloop::sleep_forever();
+  });
+  CHECK(ran);
+  CHECK(cancelled);
+  CHECK(!ran_early);
+  CHECK(out.status == 0 || out.status == GLOOP_ECANCELED);
+
+  /* An exception in a spawned task becomes the run's outcome. */
+  outcome failed = run_in_qt(app, [] {
+    gloop::qt::spawn([] { throw std::runtime_error("spawned task failed"); }, "breaks");
+    gloop::sleep_forever();
+  });
+  CHECK_EQ(failed.status, int(GLOOP_EINTERNAL));
+  CHECK_EQ(failed.message, std::string("task 'breaks' failed: spawned task failed"));
+}
+
+CPP_TEST(spawn_owned_by_widget) {
+  QApplication app(qt_argc, qt_argv);
+  auto *owner = new QPushButton("owner");
+  bool cancelled = false, other_ran = false;
+  outcome out = run_in_qt(app, [&] {
+    gloop::qt::spawn(owner, [&] {
+      try {
+        gloop::sleep_forever();
+      } catch (const gloop::error &e) {
+        cancelled = e.cancelled();
+        throw;
+      }
+    }, "owned");
+    CHECK_THROWS_CODE(gloop::qt::spawn(static_cast<QObject *>(nullptr), [] {}), GLOOP_EINVAL);
+    gloop::sleep(0.02);
+    delete owner; /* cancels the owned task only */
+    while (!cancelled) gloop::sleep(0.005);
+    gloop::qt::spawn([&] { other_ran = true; });
+    while (!other_ran) gloop::sleep(0.005);
+  });
+  CHECK(cancelled);
+  CHECK(other_ran);
+  CHECK_EQ(out.status, 0);
+}
+
+CPP_TEST(wait_signal_arguments) {
+  QApplication app(qt_argc, qt_argv);
+  QPushButton toggle("toggle");
+  toggle.setCheckable(true);
+  QLineEdit edit;
+  outcome out = run_in_qt(app, [&] {
+    /* A bool argument; the first emission after the call is the one. */
+    QTimer::singleShot(5, &app, [&] {
+      toggle.click();  // toggled(true)
+      toggle.click();  // toggled(false), after the wait has been woken
+    });
+    auto [checked] = gloop::qt::wait_args(&toggle, &QPushButton::toggled);
+    CHECK(checked);
+
+    /* A const QString & argument, copied out. */
+    QTimer::singleShot(5, &app, [&] { edit.setText(QStringLiteral("h\u00e9llo")); });
+    auto [text] = gloop::qt::wait_args(&edit, &QLineEdit::textChanged);
+    CHECK(text == QStringLiteral("h\u00e9llo"));
+
+    /* Cancelled: the error comes through and nothing is left behind. */
+    const auto children = [&] {
+      return app.findChildren<QObject *>(QString(), Qt::FindDirectChildrenOnly).size();
+    };
+    const auto before = children();
+    try {
+      auto scope = gloop::cancel_scope::move_on_after(0.02);
+      gloop::qt::wait_args(&edit, &QLineEdit::textChanged);
+      CHECK(false);
+    } catch (const gloop::error &e) {
+      CHECK(e.cancelled());
+    }
+    CHECK_EQ(children(), before);
+
+    /* Destroyed while waiting. */
+    auto *doomed = new QLineEdit;
+    QTimer::singleShot(5, &app, [doomed] { delete doomed; });
+    CHECK_THROWS_CODE(gloop::qt::wait_args(doomed, &QLineEdit::textChanged), GLOOP_EDESTROYED);
+    CHECK_THROWS_CODE(gloop::qt::wait_args(static_cast<QLineEdit *>(nullptr), &QLineEdit::textChanged),
+                      GLOOP_EINVAL);
+  });
+  CHECK_EQ(out.status, 0);
+  /* Outside a task. */
+  CHECK_THROWS_CODE(gloop::qt::wait_args(&edit, &QLineEdit::textChanged), GLOOP_ENOTTASK);
 }
 
 int main(int argc, char **argv) { return cpp_test::main(argc, argv, 30); }

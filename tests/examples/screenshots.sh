@@ -1,9 +1,9 @@
 #!/bin/sh
-# screenshots.sh - runs the two examples under Xvfb and captures their windows to docs/images/minimal.png and docs/images/sieve.png.
+# screenshots.sh - runs the Qt examples under Xvfb and captures their windows to docs/images/minimal.png, sieve.png and worker.png.
 #
 # Usage: screenshots.sh BUILD_DIR [OUTPUT_DIR]
-#   BUILD_DIR   a built tree; its examples/ holds guestloop-minimal and
-#               guestloop-sieve
+#   BUILD_DIR   a built tree; its examples/ holds guestloop-minimal,
+#               guestloop-sieve and guestloop-worker
 #   OUTPUT_DIR  where the PNG files go (default: docs/images of the source
 #               tree that holds this script)
 #
@@ -14,6 +14,8 @@
 # minimal.png shows the window as it starts. sieve.png shows a finished run:
 # the sieve runs with a 10 ms tick and a fixed colour seed, so the picture is
 # the same each time up to the race between markers (see sieve.c).
+# worker.png shows a count under way: started at once (--start), with a
+# limit that keeps it running well past the moment of the capture.
 
 set -eu
 
@@ -30,7 +32,7 @@ out=${2:-$here/../../docs/images}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-for program in guestloop-minimal guestloop-sieve; do
+for program in guestloop-minimal guestloop-sieve guestloop-worker; do
   if [ ! -x "$build/examples/$program" ]; then
     echo "screenshots.sh: $build/examples/$program is missing; build the examples first" >&2
     exit 1
@@ -95,3 +97,4 @@ capture() {
 
 capture guestloop-minimal 1 "$out/minimal.png"
 capture guestloop-sieve 15 "$out/sieve.png" --tick 0.01 --seed 2024
+capture guestloop-worker 3 "$out/worker.png" --start --limit 100000000

@@ -1,7 +1,5 @@
 /* fuzz_api.c - the API-sequence fuzzer: input bytes become a tree of task scripts run on a mock clock, with the library's promises checked after every step. */
 #include <math.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +8,8 @@
 #include <time.h>
 
 #include "guestloop/guestloop.h"
+#include "harness/harness.h"
+#include "harness/host_toy.h"
 
 /* ---- The program -----------------------------------------------------------
  *
@@ -53,27 +53,11 @@
 #define USER_ERR_BASE (-7000)
 #define HOST_SENDER 0
 
-static void die(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((noreturn, format(printf, 1, 2)))
-#endif
-    ;
-
-static void die(const char *fmt, ...) {
-  va_list ap;
-  fprintf(stderr, "fuzz_api: invariant violated: ");
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-  fflush(stderr);
-  abort();
-}
-
-#define CHECK(cond, ...)           \
-  do {                             \
-    if (!(cond)) die(__VA_ARGS__); \
-  } while (0)
+/* Invariants are the harness's checks. In the libFuzzer build the harness is
+ * compiled with GLOOP_HARNESS_FAIL_ABORTS, so a violation aborts and
+ * libFuzzer keeps the input; in the replay it fails the case like any
+ * other suite's. */
+#define CHECK(cond, ...) TEST_CHECK_(cond, __VA_ARGS__)
 
 /* ---- Model ----------------------------------------------------------------- */
 
@@ -222,10 +206,10 @@ static int chain_maybe(const ftask *t) {
  * chain_certain() said when the call was made. */
 static void after_block(const ftask *t, const char *what, int rc, int certain_before) {
   if (certain_before && rc != GLOOP_ECANCELED)
-    die("task %d: %s returned %s although a scope above it was already cancelled", t->id, what,
+    TEST_FAIL("task %d: %s returned %s although a scope above it was already cancelled", t->id, what,
         gloop_err_name(rc));
   if (rc == GLOOP_ECANCELED && !chain_maybe(t))
-    die("task %d: %s returned ECANCELED but no scope above it is cancelled", t->id, what);
+    TEST_FAIL("task %d: %s returned ECANCELED but no scope above it is cancelled", t->id, what);
 }
 
 /* The codes a task may have ended with, and the codes a nursery's close
@@ -724,7 +708,7 @@ static int step(ftask *t) {
       break;
     case OP_POST:
       if (gloop_token_post(F.tok, post_cb, NULL) == 0) F.posts_accepted++;
-      else die("token_post refused during the run");
+      else TEST_FAIL("token_post refused during the run");
       break;
     case OP_SLEEP_FOREVER: {
       int certain = chain_certain(t);
@@ -741,7 +725,7 @@ static int step(ftask *t) {
 
 static int task_main(void *a) {
   ftask *t = a;
-  if (t->started++) die("task %d started twice", t->id);
+  if (t->started++) TEST_FAIL("task %d started twice", t->id);
   CHECK(gloop_current_task() != NULL, "task %d runs outside task context", t->id);
   int abrupt = 0;
   while (t->p < t->end && !abrupt) abrupt = !step(t);
@@ -794,73 +778,25 @@ static int main_entry(void *a) {
 
 /* ---- The host ------------------------------------------------------------------------------ */
 
-typedef struct qitem {
-  gloop_callback_fn fn;
-  void *arg;
-  struct qitem *next;
-} qitem;
-
-static pthread_mutex_t qmu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t qcv = PTHREAD_COND_INITIALIZER;
-static qitem *qhead, *qtail;
-static pthread_t host_thread;
-
-static void host_post(gloop_callback_fn fn, void *arg, void *hd) {
-  (void)hd;
-  qitem *it = malloc(sizeof *it);
-  CHECK(it != NULL, "out of memory in the host loop");
-  it->fn = fn;
-  it->arg = arg;
-  it->next = NULL;
-  pthread_mutex_lock(&qmu);
-  if (qtail) qtail->next = it;
-  else qhead = it;
-  qtail = it;
-  pthread_cond_signal(&qcv);
-  pthread_mutex_unlock(&qmu);
-}
-
-static void host_post_nts(gloop_callback_fn fn, void *arg, void *hd) {
-  CHECK(pthread_equal(pthread_self(), host_thread), "the not-threadsafe post came from another thread");
-  host_post(fn, arg, hd);
-}
-
-static void on_done(const gloop_outcome *o, void *hd) {
-  (void)hd;
-  CHECK(o != NULL && o->message != NULL, "done_cb got no outcome or no message");
-  CHECK(gloop_current_task() == NULL, "done_cb ran inside a task");
-  CHECK(!F.guest || pthread_equal(pthread_self(), host_thread), "done_cb ran off the host thread");
-  F.done_calls++;
-  F.done_status = o->status;
-}
-
-/* Pops one callback, waiting up to 5 s of real time; 0 if none came. */
-static int host_step(void) {
-  pthread_mutex_lock(&qmu);
-  if (qhead == NULL) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 5;
-    while (qhead == NULL)
-      if (pthread_cond_timedwait(&qcv, &qmu, &ts) != 0) break;
-  }
-  qitem *it = qhead;
-  if (it) {
-    qhead = it->next;
-    if (!qhead) qtail = NULL;
-  }
-  pthread_mutex_unlock(&qmu);
-  if (!it) return 0;
-  it->fn(it->arg);
-  free(it);
-  /* Host-side calls between ticks. */
+/* Guest runs are hosted by the harness's toy host, which also polices the
+ * posts' thread affinity. Host-side calls queued by the script run between
+ * ticks. */
+static void host_between_ticks(void *arg) {
+  (void)arg;
   while (F.nqueued > 0 && gloop_in_run()) {
     struct host_action h = F.queued[0];
     memmove(F.queued, F.queued + 1, (size_t)(F.nqueued - 1) * sizeof F.queued[0]);
     F.nqueued--;
     host_action(&h);
   }
-  return 1;
+}
+
+static void on_done(const gloop_outcome *o, void *hd) {
+  (void)hd;
+  CHECK(o != NULL && o->message != NULL, "done_cb got no outcome or no message");
+  CHECK(gloop_current_task() == NULL, "done_cb ran inside a task");
+  F.done_calls++;
+  F.done_status = o->status;
 }
 
 /* ---- One input ---------------------------------------------------------------------------- */
@@ -874,7 +810,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   F.size = size;
   uint8_t setup = data[0];
   F.guest = setup & 1;
-  host_thread = pthread_self();
   atomic_store(&live_blocks, 0);
 
   CHECK(gloop_mock_clock_new(0.0, 0.0, &F.clock) == 0, "mock_clock_new failed");
@@ -888,7 +823,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   o.stack_size = 64 * 1024;
   o.guard_pages = !(setup & 2);
   if (setup & 4) o.tick_budget = 0;
-  if (F.guest && (setup & 8)) o.run_sync_soon_not_threadsafe = host_post_nts;
 
   /* Model scope 0 is the run's root scope, which gloop_cancel_run() cancels. */
   new_scope(-1, 0, 0);
@@ -902,10 +836,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   int status;
   if (F.guest) {
-    int rc = gloop_start_guest_run_ex(main_entry, m, host_post, on_done, NULL, &o);
+    host_toy_init();
+    host_toy_set_between(host_between_ticks, NULL);
+    int rc = host_toy_start(main_entry, m, &o, setup & 8);
     CHECK(rc == 0, "start_guest_run returned %s", gloop_err_name(rc));
-    while (F.done_calls == 0) CHECK(host_step(), "the guest run stopped making progress (hang)");
-    while (qhead) host_step(); /* leftover ticks of the finished run are no-ops */
+    /* Leftover ticks of the finished run are drained too: they are no-ops. */
+    host_toy_run_until_done_within(10.0);
+    host_toy_stats hs = host_toy_get_stats();
+    CHECK(!hs.done_message_null, "done_cb got no message");
+    CHECK(!hs.done_in_task && !hs.done_off_host, "done_cb ran inside a task or off the host thread");
+    F.done_calls = hs.done_calls;
+    F.done_status = hs.done_status;
     status = F.done_status;
   } else {
     status = gloop_run(main_entry, m, &o, on_done, NULL);

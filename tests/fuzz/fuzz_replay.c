@@ -1,7 +1,6 @@
-/* fuzz_replay.c - a plain main() for the fuzzer's body: runs every input file given (or every file in a given directory), so the corpus is a normal test with any compiler. */
+/* fuzz_replay.c - the fuzzer's body under the harness's runner: its one case, replay, runs every input file given (or every file in a given directory), so the corpus is a normal test with any compiler. */
 #include <dirent.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,22 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "harness/time_scale.h"
+#include "harness/harness.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static const char *current = "";
-
-/* A hang is a failure that must name its input. */
-static void on_alarm(int sig) {
-  (void)sig;
-  static const char msg[] = "fuzz_replay: an input did not finish within 20 s (x time scale): ";
-  ssize_t w = write(2, msg, sizeof msg - 1);
-  w = write(2, current, strlen(current));
-  w = write(2, "\n", 1);
-  (void)w;
-  _exit(3);
-}
 
 static int run_file(const char *path) {
   FILE *f = fopen(path, "rb");
@@ -35,10 +21,11 @@ static int run_file(const char *path) {
   static uint8_t buf[1 << 20];
   size_t n = fread(buf, 1, sizeof buf, f);
   fclose(f);
-  current = path;
-  alarm((unsigned)(20 * gloop_test_time_scale_read()));
+  /* A hang is a failure that must name its input. */
+  test_label("input %s", path);
+  test_watchdog(20);
   LLVMFuzzerTestOneInput(buf, n);
-  alarm(0);
+  test_watchdog(0);
   return 1;
 }
 
@@ -79,27 +66,23 @@ static int run_dir(const char *dir) {
   return count;
 }
 
-int main(int argc, char **argv) {
-  signal(SIGALRM, on_alarm);
-  if (argc < 2) {
-    fprintf(stderr, "usage: %s <file or directory>...\n", argv[0]);
-    return 2;
-  }
+/* The one case: its arguments are the files and directories to replay. */
+TEST_CASE(replay) {
+  int nargs;
+  char **args = gloop_test_args(&nargs);
   int total = 0;
-  for (int i = 1; i < argc; i++) {
+  for (int i = 0; i < nargs; i++) {
     struct stat st;
-    if (stat(argv[i], &st) != 0) {
-      fprintf(stderr, "fuzz_replay: %s: %s\n", argv[i], strerror(errno));
-      return 2;
-    }
-    int n = S_ISDIR(st.st_mode) ? run_dir(argv[i]) : run_file(argv[i]);
-    if (n < 0) return 2;
+    if (stat(args[i], &st) != 0) TEST_FAIL("%s: %s", args[i], strerror(errno));
+    int n = S_ISDIR(st.st_mode) ? run_dir(args[i]) : run_file(args[i]);
+    if (n < 0) TEST_FAIL("%s: cannot read it", args[i]);
     total += n;
   }
-  if (total == 0) {
-    fprintf(stderr, "fuzz_replay: no inputs found\n");
-    return 2;
-  }
+  test_label("%s", "");
+  if (total == 0) TEST_FAIL("no inputs found (usage: replay <file or directory>...)");
   printf("fuzz_replay: %d input(s) ran, every invariant held\n", total);
   return 0;
 }
+
+#define GLOOP_TEST_LIST "fuzz/fuzz-list.h"
+#include "harness/runner_main.h"

@@ -2,6 +2,8 @@
 #include "qt_support.h"
 
 #include <QApplication>
+#include <QDialog>
+#include <QMessageBox>
 #include <QByteArray>
 #include <QCoreApplication>
 #include <QElapsedTimer>
@@ -76,6 +78,20 @@ void qts_process_events(int ms) {
   QEventLoop loop;
   QTimer::singleShot(ms, Qt::PreciseTimer, &loop, &QEventLoop::quit);
   loop.exec();
+}
+
+gloop_qt_widget *qts_dialog_new(void) { return reinterpret_cast<gloop_qt_widget *>(new QDialog); }
+
+void qts_dialog_done(gloop_qt_widget *dialog, int code) {
+  reinterpret_cast<QDialog *>(dialog)->done(code);
+}
+
+int qts_modality(gloop_qt_widget *w) {
+  return static_cast<int>(reinterpret_cast<QWidget *>(w)->windowModality());
+}
+
+int qts_box_icon(gloop_qt_widget *box) {
+  return static_cast<int>(reinterpret_cast<QMessageBox *>(box)->icon());
 }
 
 int qts_visible(gloop_qt_widget *w) { return reinterpret_cast<QWidget *>(w)->isVisible() ? 1 : 0; }

@@ -37,6 +37,15 @@ int qts_top_level_count(void);
  * 1 yes, 0 no, -1 no such signal. */
 int qts_signal_connected(gloop_qt_object *obj, const char *signal);
 
+/* A plain QDialog (no parent), for gloop_qt_dialog_open(). */
+gloop_qt_widget *qts_dialog_new(void);
+/* QDialog::done(code) on a dialog. */
+void qts_dialog_done(gloop_qt_widget *dialog, int code);
+/* A widget's windowModality(): 0 none, 1 window, 2 application. */
+int qts_modality(gloop_qt_widget *w);
+/* A message box's icon (QMessageBox::Icon). */
+int qts_box_icon(gloop_qt_widget *box);
+
 /* The real monotonic time in seconds. */
 double qts_now(void);
 

@@ -261,6 +261,19 @@ QT_CASE(bad_input) {
   CHECK_ERR(gloop_qt_button_click(NULL), GLOOP_EINVAL);
   CHECK_ERR(gloop_qt_button_on_clicked(NULL, NULL, NULL), GLOOP_EINVAL);
   CHECK_ERR(gloop_qt_start(NULL, NULL, NULL, NULL, NULL), GLOOP_EINVAL);
+  /* A GUI-thread post of the caller's own is refused, not silently
+   * replaced; the shim's own one is accepted (and the run then ends by
+   * itself, as dummy_entry returns at once). */
+  {
+    gloop_options o;
+    gloop_options_init(&o);
+    o.run_sync_soon_not_threadsafe = gloop_qt_post;
+    CHECK_ERR(gloop_qt_start(dummy_entry, NULL, NULL, NULL, &o), GLOOP_EINVAL);
+    CHECK(!gloop_in_run());
+    o.run_sync_soon_not_threadsafe = gloop_qt_post_not_threadsafe;
+    CHECK_OK(gloop_qt_start(dummy_entry, NULL, NULL, NULL, &o));
+    while (gloop_in_run()) qts_process_events(5);
+  }
   CHECK_ERR(gloop_qt_start_on_signal(NULL, NULL, NULL, NULL, NULL, NULL), GLOOP_EINVAL);
   gloop_qt_app_quit(NULL);
   gloop_qt_app_free(NULL);
@@ -441,6 +454,93 @@ QT_CASE(edge_values_ints) {
   CHECK(strcmp(buf, "abcde") == 0);
   gloop_qt_widget_free(label);
   gloop_qt_widget_free(holder);
+  gloop_qt_app_free(qt_app);
+  return 0;
+}
+
+/* ---- Progress bars and enabled state ----------------------------------------- */
+
+static int progress_thread_rc, enabled_thread_rc;
+static gloop_qt_widget *progress_thread_bar;
+
+static void *progress_from_thread(void *arg) {
+  (void)arg;
+  progress_thread_rc = gloop_qt_progress_set_value(progress_thread_bar, 1);
+  enabled_thread_rc = gloop_qt_widget_set_enabled(progress_thread_bar, 0);
+  return NULL;
+}
+
+/* gloop_qt_progress_* and gloop_qt_widget_set_enabled/enabled: values at
+ * the edges of the range, every wrong input, the wrong thread, before an
+ * application and after the widget died. */
+QT_CASE(progress_and_enabled) {
+  gloop_qt_widget *bar = NULL, *busy, *label, *button;
+  int clicks = 0;
+
+  CHECK_ERR(gloop_qt_progress_new(0, 10, &bar), GLOOP_EINVAL); /* no application */
+  CHECK(bar == NULL);
+  CHECK_ERR(gloop_qt_widget_set_enabled(NULL, 1), GLOOP_EINVAL);
+  qt_app_make();
+
+  CHECK_ERR(gloop_qt_progress_new(0, 10, NULL), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_progress_new(-1, 10, &bar), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_progress_new(INT_MIN, 0, &bar), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_progress_new(5, 4, &bar), GLOOP_EINVAL);
+  CHECK(bar == NULL);
+  CHECK_OK(gloop_qt_progress_new(3, 3, &busy)); /* Qt's busy indicator */
+  CHECK_INT(gloop_qt_progress_value(busy), ==, 3);
+  CHECK_OK(gloop_qt_progress_new(0, INT_MAX, &bar));
+  CHECK_INT(gloop_qt_progress_value(bar), ==, 0);
+  CHECK_OK(gloop_qt_progress_set_value(bar, INT_MAX));
+  CHECK_INT(gloop_qt_progress_value(bar), ==, INT_MAX);
+  CHECK_ERR(gloop_qt_progress_set_value(bar, -1), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_progress_set_value(bar, INT_MIN), GLOOP_EINVAL);
+  CHECK_INT(gloop_qt_progress_value(bar), ==, INT_MAX);
+  CHECK_OK(gloop_qt_progress_set_value(bar, 0));
+  CHECK_ERR(gloop_qt_progress_set_value(NULL, 0), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_progress_value(NULL), GLOOP_EINVAL);
+
+  /* A widget of another kind is not a bar; enabling works on any widget. */
+  CHECK_OK(gloop_qt_label_new("label", &label));
+  CHECK_ERR(gloop_qt_progress_set_value(label, 0), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_progress_value(label), GLOOP_EINVAL);
+  CHECK_INT(gloop_qt_widget_enabled(label), ==, 1);
+  CHECK_OK(gloop_qt_widget_set_enabled(label, 0));
+  CHECK_INT(gloop_qt_widget_enabled(label), ==, 0);
+  CHECK_OK(gloop_qt_widget_set_enabled(label, INT_MIN)); /* any nonzero value enables */
+  CHECK_INT(gloop_qt_widget_enabled(label), ==, 1);
+
+  /* A disabled button ignores a programmatic click. */
+  CHECK_OK(gloop_qt_button_new("button", &button));
+  CHECK_OK(gloop_qt_button_on_clicked(button, count_click, &clicks));
+  CHECK_OK(gloop_qt_widget_set_enabled(button, 0));
+  CHECK_OK(gloop_qt_button_click(button));
+  CHECK_INT(clicks, ==, 0);
+  CHECK_OK(gloop_qt_widget_set_enabled(button, 1));
+  CHECK_OK(gloop_qt_button_click(button));
+  CHECK_INT(clicks, ==, 1);
+
+  /* Off the GUI thread. */
+  progress_thread_bar = bar;
+  progress_thread_rc = enabled_thread_rc = 1;
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, progress_from_thread, NULL) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK_ERR(progress_thread_rc, GLOOP_EWRONGTHREAD);
+  CHECK_ERR(enabled_thread_rc, GLOOP_EWRONGTHREAD);
+  CHECK_INT(gloop_qt_progress_value(bar), ==, 0);
+  CHECK_INT(gloop_qt_widget_enabled(bar), ==, 1);
+
+  /* After the widget died. */
+  gloop_qt_widget_free(bar);
+  CHECK_ERR(gloop_qt_progress_set_value(bar, 0), GLOOP_EDESTROYED);
+  CHECK_ERR(gloop_qt_progress_value(bar), GLOOP_EDESTROYED);
+  CHECK_ERR(gloop_qt_widget_set_enabled(bar, 1), GLOOP_EDESTROYED);
+  CHECK_ERR(gloop_qt_widget_enabled(bar), GLOOP_EDESTROYED);
+
+  gloop_qt_widget_free(busy);
+  gloop_qt_widget_free(label);
+  gloop_qt_widget_free(button);
   gloop_qt_app_free(qt_app);
   return 0;
 }

@@ -1,4 +1,4 @@
-/* test_life.c - Qt cases for the run's life cycle: quitting while tasks run, and Qt ending before the run. */
+/* test_life.c - Qt cases for the run's life cycle: quitting or exit() while tasks run, and Qt ending before the run. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +17,7 @@ typedef struct life_state {
   int cleanups;
   int main_cancelled;     /* the main task saw GLOOP_ECANCELED after its nursery */
   int quit_from_task;     /* the main task quits the application itself */
+  int exit_from_task;     /* ... with QCoreApplication::exit(this code) */
   int quit_rc_in_run;     /* gloop_in_run() right after the quit request */
   int visible_after_quit;
   int visible_at_done;
@@ -50,7 +51,10 @@ static int main_with_workers(void *arg) {
   if (s->quit_from_task) {
     CHECK_OK(gloop_sleep(0.03));
     s->quit_at = qts_now();
-    gloop_qt_app_quit(qt_app);
+    if (s->exit_from_task != 0)
+      qts_exit(s->exit_from_task);
+    else
+      gloop_qt_app_quit(qt_app);
     s->quit_rc_in_run = gloop_in_run();
   }
   rc = gloop_nursery_close(n);
@@ -172,11 +176,145 @@ QT_CASE(quit_from_task) {
   return 0;
 }
 
-/* ---- Qt ending first ----------------------------------------------------- */
+/* ---- QCoreApplication::exit(code) while a run is live ----------------------
+ *
+ * exit() ends Qt's loop without a Quit event, so nothing can hold it back.
+ * The shim still winds the run down as on quit(): the run is cancelled and
+ * finishes in a local loop while exec() is returning; exec() then returns
+ * exit()'s code. */
+
+/* One task already inside shielded cleanup when exit() comes, which must be
+ * allowed to finish it. */
+static int shielded_task(void *arg) {
+  life_state *s = arg;
+  gloop_scope *shield;
+  CHECK_OK(gloop_scope_open(INFINITY, GLOOP_SCOPE_SHIELD, &shield));
+  s->started++;
+  CHECK_OK(gloop_sleep(2 * CLEANUP_S));
+  CHECK_OK(gloop_scope_close(shield));
+  s->cleanups++;
+  return 0;
+}
+
+static int main_exit(void *arg) {
+  life_state *s = arg;
+  gloop_nursery *n;
+  int rc = gloop_nursery_open(&n);
+  if (rc < 0) return rc;
+  for (int i = 0; i < WORKERS; i++) CHECK_OK(gloop_nursery_start(n, worker, s, NULL, NULL));
+  CHECK_OK(gloop_nursery_start(n, shielded_task, s, NULL, NULL));
+  rc = gloop_nursery_close(n);
+  if (rc < 0) return rc;
+  rc = gloop_checkpoint();
+  s->main_cancelled = rc == GLOOP_ECANCELED;
+  return rc;
+}
+
+/* exit(3) once every task waits; with exit_again, exit(4) follows 10 ms
+ * later, while the cleanups are still under way. */
+static int exit_again;
+
+static void exit_four(void *data) {
+  (void)data;
+  qts_exit(4);
+}
+
+static void exit_when_started(void *data) {
+  life_state *s = data;
+  if (s->started < WORKERS + 1) {
+    qts_after(5, exit_when_started, s);
+    return;
+  }
+  s->quit_at = qts_now();
+  qts_exit(3);
+  /* exit() returns at once; the run is still live, and the window up. */
+  s->quit_rc_in_run = gloop_in_run();
+  s->visible_after_quit = qts_visible(s->window);
+  if (exit_again) qts_after(10, exit_four, s);
+}
+
+QT_CASE(qt_exit_while_running) {
+  gloop_qt_app *app = qt_app_make();
+  life_state s;
+  memset(&s, 0, sizeof s);
+  make_window(&s);
+  CHECK_OK(gloop_qt_start(main_exit, &s, life_done, &s, NULL));
+  qts_after(100, exit_when_started, &s);
+  qt_capture_begin();
+  int code = gloop_qt_app_exec(app);
+  double returned_at = qts_now();
+  const char *err = qt_capture_end();
+  CHECK_INT(code, ==, 3);
+  CHECK_INT(s.quit_rc_in_run, ==, 1);
+  CHECK_INT(s.visible_after_quit, ==, 1);
+  CHECK_INT(s.done_calls, ==, 1);
+  /* Every cleanup ran, the one under way at exit() included, before done. */
+  CHECK_INT(s.cleanups_at_done, ==, WORKERS + 1);
+  CHECK_INT(s.main_cancelled, ==, 1);
+  CHECK_INT(s.visible_at_done, ==, 1);
+  CHECK_DBL(s.done_at - s.quit_at, >=, CLEANUP_S * 0.9);
+  CHECK_DBL(returned_at, >=, s.done_at);
+  CHECK_NOT_CONTAINS(err, "abandoned");
+  CHECK(!gloop_in_run());
+  /* Nothing of the run is left. */
+  CHECK_INT(qt_live_allocs(), ==, 0);
+  gloop_qt_widget_free(s.window);
+  gloop_qt_app_free(app);
+  return 0;
+}
+
+/* exit() from a task: Qt's loop returns once the tick has ended, and the
+ * run winds down as after any other exit(). */
+QT_CASE(qt_exit_from_task) {
+  gloop_qt_app *app = qt_app_make();
+  life_state s;
+  memset(&s, 0, sizeof s);
+  s.quit_from_task = 1;
+  s.exit_from_task = 5;
+  make_window(&s);
+  CHECK_OK(gloop_qt_start(main_with_workers, &s, life_done, &s, NULL));
+  qt_capture_begin();
+  int code = gloop_qt_app_exec(app);
+  const char *err = qt_capture_end();
+  CHECK_INT(code, ==, 5);
+  CHECK_INT(s.quit_rc_in_run, ==, 1);
+  CHECK_INT(s.done_calls, ==, 1);
+  CHECK_INT(s.cleanups_at_done, ==, WORKERS);
+  CHECK_INT(s.main_cancelled, ==, 1);
+  CHECK_NOT_CONTAINS(err, "abandoned");
+  CHECK(!gloop_in_run());
+  gloop_qt_widget_free(s.window);
+  gloop_qt_app_free(app);
+  return 0;
+}
+
+/* A second exit() while the run winds down ends the local loop too: that is
+ * the one way of quitting that abandons the run (besides freeing the
+ * application under it). exec() still returns the first code. */
+QT_CASE(qt_exit_twice_abandons) {
+  gloop_qt_app *app = qt_app_make();
+  life_state s;
+  memset(&s, 0, sizeof s);
+  make_window(&s);
+  exit_again = 1;
+  CHECK_OK(gloop_qt_start(main_exit, &s, life_done, &s, NULL));
+  qts_after(100, exit_when_started, &s);
+  qt_capture_begin();
+  int code = gloop_qt_app_exec(app);
+  const char *err = qt_capture_end();
+  CHECK_INT(code, ==, 3);
+  CHECK_CONTAINS(err, "guestloop: the host loop ended before the guest run finished; run abandoned");
+  CHECK(!gloop_in_run());
+  CHECK_INT(s.done_calls, ==, 0);
+  CHECK_INT(s.cleanups, <, WORKERS + 1);
+  CHECK_INT(qt_live_allocs(), ==, 0);
+  gloop_qt_widget_free(s.window);
+  gloop_qt_app_free(app);
+  return 0;
+}
 
 /* Tasks parked in every kind of wait the shim owns state for: a click, a
- * signal of the application, a message box, and a plain sleep. None of them
- * may run its cleanup, and nothing may leak. */
+ * signal of the application, a message box, and a plain sleep. */
 typedef struct abandon_state {
   gloop_qt_widget *button; /* NULL: no click waiter */
   int waiting;
@@ -260,7 +398,7 @@ static void quit_in_done(const gloop_outcome *o, void *data) {
   gloop_qt_app_quit(qt_app);
 }
 
-QT_CASE(qt_exit_first) {
+QT_CASE(qt_exit_parked_waits) {
   gloop_qt_app *app = qt_app_make();
   gloop_qt_widget *window, *central;
   gloop_qt_layout *box;
@@ -283,10 +421,11 @@ QT_CASE(qt_exit_first) {
   int code = gloop_qt_app_exec(app);
   const char *err = qt_capture_end();
   CHECK_INT(code, ==, 3);
-  CHECK_CONTAINS(err, "guestloop: Qt quit before the guest run finished; run abandoned");
+  /* Every wait ended with the cancellation and the run finished. */
+  CHECK_NOT_CONTAINS(err, "abandoned");
   CHECK(!gloop_in_run());
-  CHECK_INT(s.done_calls, ==, 0);
-  CHECK_INT(s.resumed, ==, 0);
+  CHECK_INT(s.done_calls, ==, 1);
+  CHECK_INT(s.resumed, ==, 5);
   /* Nothing of the run is left: no loop memory, no waiter connected to the
    * button, no message box. */
   CHECK_INT(qt_live_allocs(), ==, 0);
@@ -318,12 +457,66 @@ QT_CASE(qt_app_freed_first) {
   qt_capture_begin();
   gloop_qt_app_free(app);
   const char *err = qt_capture_end();
-  CHECK_CONTAINS(err, "guestloop: Qt quit before the guest run finished; run abandoned");
+  CHECK_CONTAINS(err, "guestloop: the host loop ended before the guest run finished; run abandoned");
   CHECK(!gloop_in_run());
   CHECK_INT(s.done_calls, ==, 0);
   CHECK_INT(s.resumed, ==, 0);
   CHECK_INT(qt_live_allocs(), ==, 0);
   /* Without an application the shim refuses politely. */
   CHECK_ERR(gloop_qt_start(quick_entry, NULL, NULL, NULL, NULL), GLOOP_EINVAL);
+  return 0;
+}
+
+/* ---- Spawned, owned and dialog waits at an abandon ----------------------------- */
+
+typedef struct spawn_abandon_state {
+  gloop_qt_widget *owner;
+  gloop_qt_widget *dialog;
+  int waiting;
+  int resumed;
+} spawn_abandon_state;
+
+static int parks_forever(void *arg) {
+  spawn_abandon_state *s = arg;
+  s->waiting++;
+  gloop_sleep_forever();
+  s->resumed++;
+  return 0;
+}
+
+static int main_spawns_and_parks(void *arg) {
+  spawn_abandon_state *s = arg;
+  int rc = gloop_qt_spawn_owned(gloop_qt_widget_object(s->owner), parks_forever, s, "owned");
+  if (rc == 0) rc = gloop_qt_spawn(parks_forever, s, "plain");
+  if (rc < 0) return rc;
+  s->waiting++;
+  rc = gloop_qt_dialog_open(s->dialog, GLOOP_QT_MODAL_WINDOW, NULL);
+  s->resumed++;
+  return rc;
+}
+
+/* The application is freed while spawned tasks (one tied to an object) and
+ * a dialog wait are parked: the run is abandoned, and neither the loop's
+ * memory nor the shim's records outlive the application (ASan's leak check
+ * covers the C++ side). */
+QT_CASE(spawn_abandoned) {
+  gloop_qt_app *app = qt_app_make();
+  spawn_abandon_state s;
+  memset(&s, 0, sizeof s);
+  CHECK_OK(gloop_qt_label_new("owner", &s.owner));
+  s.dialog = qts_dialog_new();
+  gloop_options opts;
+  qt_counting_options(&opts);
+  CHECK_OK(gloop_qt_start(main_spawns_and_parks, &s, NULL, NULL, &opts));
+  while (s.waiting < 3) qts_process_events(5);
+  qt_capture_begin();
+  gloop_qt_widget_free(s.dialog);
+  gloop_qt_widget_free(s.owner);
+  gloop_qt_app_free(app);
+  const char *err = qt_capture_end();
+  CHECK_CONTAINS(err, "run abandoned");
+  CHECK(!gloop_in_run());
+  CHECK_INT(s.resumed, ==, 0);
+  CHECK_INT(qt_live_allocs(), ==, 0);
   return 0;
 }

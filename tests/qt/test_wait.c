@@ -421,3 +421,119 @@ QT_CASE(message_box_cancelled) {
   gloop_qt_app_free(qt_app);
   return 0;
 }
+
+/* ---- Any QDialog, and message boxes with icon and modality ------------------- */
+
+typedef struct dialog_state {
+  gloop_qt_widget *dialog;
+  int seen_visible;     /* the dialog was shown when the timer looked */
+  int seen_modality;    /* its windowModality() then */
+  int seen_icon;        /* the message box's icon then */
+  int done_code;        /* the code the timer finishes the dialog with */
+  int host_rc;          /* gloop_qt_dialog_open() from host context */
+} dialog_state;
+
+static dialog_state ds;
+
+static void finish_dialog(void *data) {
+  (void)data;
+  ds.seen_visible = qts_visible(ds.dialog);
+  ds.seen_modality = qts_modality(ds.dialog);
+  ds.host_rc = gloop_qt_dialog_open(ds.dialog, GLOOP_QT_MODAL_WINDOW, NULL);
+  qts_dialog_done(ds.dialog, ds.done_code);
+}
+
+static void delete_dialog(void *data) {
+  (void)data;
+  gloop_qt_widget_free(ds.dialog);
+}
+
+static void answer_box(void *data) {
+  (void)data;
+  gloop_qt_widget *box = gloop_qt_active_message_box();
+  if (box == NULL) {
+    qts_after(5, answer_box, NULL);
+    return;
+  }
+  ds.seen_icon = qts_box_icon(box);
+  ds.seen_modality = qts_modality(box);
+  CHECK_OK(gloop_qt_button_click(gloop_qt_widget_find(box, "yes")));
+}
+
+static int main_dialogs(void *arg) {
+  (void)arg;
+  int result = -1;
+  ds.dialog = qts_dialog_new();
+
+  /* Window-modal, finished with done(7). */
+  ds.done_code = 7;
+  qts_after(20, finish_dialog, NULL);
+  CHECK_OK(gloop_qt_dialog_open(ds.dialog, GLOOP_QT_MODAL_WINDOW, &result));
+  CHECK_INT(result, ==, 7);
+  CHECK_INT(ds.seen_visible, ==, 1);
+  CHECK_INT(ds.seen_modality, ==, 1);
+  CHECK_ERR(ds.host_rc, GLOOP_ENOTTASK);
+  CHECK_INT(qts_visible(ds.dialog), ==, 0);
+
+  /* Application-modal, accepted; the same dialog opens again. */
+  ds.done_code = 1;
+  qts_after(20, finish_dialog, NULL);
+  CHECK_OK(gloop_qt_dialog_open(ds.dialog, GLOOP_QT_MODAL_APPLICATION, &result));
+  CHECK_INT(result, ==, 1);
+  CHECK_INT(ds.seen_modality, ==, 2);
+
+  /* Bad input. */
+  CHECK_ERR(gloop_qt_dialog_open(NULL, GLOOP_QT_MODAL_WINDOW, &result), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_dialog_open(ds.dialog, 2, &result), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_dialog_open(ds.dialog, -1, &result), GLOOP_EINVAL);
+  gloop_qt_widget *label;
+  CHECK_OK(gloop_qt_label_new("not a dialog", &label));
+  CHECK_ERR(gloop_qt_dialog_open(label, GLOOP_QT_MODAL_WINDOW, &result), GLOOP_EINVAL);
+  gloop_qt_widget_free(label);
+  CHECK_OK(gloop_qt_widget_show(ds.dialog));
+  CHECK_ERR(gloop_qt_dialog_open(ds.dialog, GLOOP_QT_MODAL_WINDOW, &result), GLOOP_EBUSY);
+  CHECK_OK(gloop_qt_widget_close(ds.dialog));
+
+  /* Cancelled: the dialog is closed, and stays the caller's. */
+  gloop_scope *scope;
+  CHECK_OK(gloop_move_on_after(0.03, &scope));
+  CHECK_ERR(gloop_qt_dialog_open(ds.dialog, GLOOP_QT_MODAL_WINDOW, &result), GLOOP_ECANCELED);
+  gloop_scope_close(scope);
+  CHECK_INT(qts_visible(ds.dialog), ==, 0);
+
+  /* Deleted while waiting, and afterwards. */
+  qts_after(20, delete_dialog, NULL);
+  CHECK_ERR(gloop_qt_dialog_open(ds.dialog, GLOOP_QT_MODAL_WINDOW, &result), GLOOP_EDESTROYED);
+  CHECK_ERR(gloop_qt_dialog_open(ds.dialog, GLOOP_QT_MODAL_WINDOW, &result), GLOOP_EDESTROYED);
+
+  /* A message box with an icon, application-modal. */
+  qts_after(5, answer_box, NULL);
+  CHECK_OK(gloop_qt_message_box_ex(NULL, "t", "Sure?", GLOOP_QT_ICON_WARNING,
+                                   GLOOP_QT_BUTTON_YES | GLOOP_QT_BUTTON_NO,
+                                   GLOOP_QT_MODAL_APPLICATION, &result));
+  CHECK_INT(result, ==, GLOOP_QT_BUTTON_YES);
+  CHECK_INT(ds.seen_icon, ==, GLOOP_QT_ICON_WARNING);
+  CHECK_INT(ds.seen_modality, ==, 2);
+  CHECK_ERR(gloop_qt_message_box_ex(NULL, "t", "x", 5, 0, 0, &result), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_message_box_ex(NULL, "t", "x", -1, 0, 0, &result), GLOOP_EINVAL);
+  CHECK_ERR(gloop_qt_message_box_ex(NULL, "t", "x", 0, 0, 2, &result), GLOOP_EINVAL);
+  CHECK(gloop_qt_active_message_box() == NULL);
+  return 0;
+}
+
+/* gloop_qt_dialog_open() and gloop_qt_message_box_ex(): modality, the
+ * finished code, reuse, cancellation, deletion, bad input, host context. */
+QT_CASE(dialog_open) {
+  gloop_qt_app *app = qt_app_make();
+  gloop_qt_widget *window;
+  memset(&ds, 0, sizeof ds);
+  /* A main window stays open, as in an application: closing the last
+   * visible window (here a dialog) would quit. */
+  CHECK_OK(gloop_qt_window_new(&window));
+  CHECK_OK(gloop_qt_widget_show(window));
+  CHECK_OK(gloop_qt_start(main_dialogs, NULL, quit_in_done, NULL, NULL));
+  CHECK_INT(gloop_qt_app_exec(app), ==, 0);
+  gloop_qt_widget_free(window);
+  gloop_qt_app_free(app);
+  return 0;
+}

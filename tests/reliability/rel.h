@@ -1,4 +1,4 @@
-/* rel.h - shared helpers of the reliability tests: checks, a counting allocator, a tiny host loop, resource probes and a watchdog. */
+/* rel.h - helpers of the reliability tests on top of the one harness: a counting allocator and resource probes. */
 #ifndef GLOOP_REL_H
 #define GLOOP_REL_H
 
@@ -7,52 +7,17 @@
 
 #include "guestloop/guestloop.h"
 
-#if defined(__GNUC__)
-#define REL_NORETURN __attribute__((noreturn))
-#define REL_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define REL_NORETURN
-#define REL_PRINTF(a, b)
-#endif
+#include "harness/harness.h"
+#include "harness/host_toy.h"
 
-/* The exit code ctest treats as "skipped". */
-#define REL_SKIP_CODE 77
-
-/* ---- Checks ---------------------------------------------------------------
- *
- * A failed check prints file:line, the current label (what the test was
- * doing, see rel_label()) and the message, then ends the process with
- * _exit(1) from whichever thread or task it runs in. Each test program runs
- * one case per process, so nothing needs unwinding. */
-
-REL_NORETURN void rel_fail_(const char *file, int line, const char *fmt, ...) REL_PRINTF(3, 4);
-#define REL_FAIL(...) rel_fail_(__FILE__, __LINE__, __VA_ARGS__)
-#define REL_CHECK(cond, ...)                                                    \
-  do {                                                                          \
-    if (!(cond)) rel_fail_(__FILE__, __LINE__, __VA_ARGS__);                    \
-  } while (0)
+/* The suite runs on the one harness (harness/harness.h): its runner, its
+ * failures and watchdog (test_label(), test_watchdog()) and its real-time
+ * helpers; guest runs are hosted by the harness's toy host (host_toy.h).
+ * REL_CHECK* are the suite's names for the harness's checks. */
+#define REL_CHECK(cond, ...) TEST_CHECK_(cond, __VA_ARGS__)
 /* Checks a library return code against the expected one, naming both. */
-#define REL_CHECK_ERR(got, want)                                                \
-  do {                                                                          \
-    int rel_g_ = (int)(got), rel_w_ = (int)(want);                              \
-    if (rel_g_ != rel_w_)                                                       \
-      rel_fail_(__FILE__, __LINE__, "%s: expected %s (%d), got %s (%d)", #got,  \
-                gloop_err_name(rel_w_), rel_w_, gloop_err_name(rel_g_), rel_g_); \
-  } while (0)
-#define REL_CHECK_OK(got) REL_CHECK_ERR(got, 0)
-
-/* Sets the label printed by failures and by the watchdog (printf-style,
- * truncated to 255 bytes). Only the main test thread should set it. */
-void rel_label(const char *fmt, ...) REL_PRINTF(1, 2);
-const char *rel_label_get(void);
-
-/* ---- Watchdog ----------------------------------------------------------------
- *
- * A hang is a failure too, and it must name the case that hung: the
- * watchdog is SIGALRM, whose handler writes the label and ends the process
- * with exit code 3. `seconds` is scaled by rel_time_scale(); rel_watchdog(0)
- * disarms it. */
-void rel_watchdog(unsigned seconds);
+#define REL_CHECK_ERR(got, want) TEST_CHECK_ERR_(got, want)
+#define REL_CHECK_OK(got) TEST_CHECK_ERR_(got, 0)
 
 /* ---- Counting allocator -------------------------------------------------------
  *
@@ -66,42 +31,6 @@ typedef struct rel_alloc {
 } rel_alloc;
 void *rel_realloc(void *ud, void *ptr, size_t size);
 void rel_alloc_reset(rel_alloc *a);
-
-/* ---- The tiny host loop ----------------------------------------------------------
- *
- * One process-wide FIFO of posted callbacks guarded by a mutex. The thread
- * that calls rel_host_init() is the host thread. rel_host_post is the
- * threadsafe post handed to the guest run; rel_host_done records the
- * outcome. After every callback the host loop calls the "between" hook, if
- * set: that is where tests make host-side calls between ticks. */
-typedef struct rel_host_outcome {
-  int done_calls;
-  int status;
-  char message[256];
-  int done_in_task;     /* done_cb ran inside a task (a contract violation) */
-  int done_off_host;    /* done_cb ran on another thread (a contract violation) */
-} rel_host_outcome;
-
-void rel_host_init(void);
-void rel_host_post(gloop_callback_fn fn, void *fn_arg, void *host_data);
-void rel_host_done(const gloop_outcome *outcome, void *host_data);
-/* Starts a guest run hosted by the toy loop (opts may be NULL). */
-int rel_host_start(gloop_task_fn entry, void *arg, const gloop_options *opts);
-/* The hook runs on the host thread after each guest callback. NULL = none. */
-void rel_host_set_between(void (*fn)(void *arg), void *arg);
-/* Runs one queued callback, waiting for one up to `wait` real seconds.
- * Returns 1 if one ran. */
-int rel_host_step(double wait);
-/* Runs callbacks until done_cb fired; returns 0, or -1 if that took more
- * than `timeout` real seconds. Afterwards drains what is still queued. */
-int rel_host_run_until_done(double timeout);
-/* Runs every callback queued now (and those they queue) without waiting. */
-unsigned long rel_host_drain(void);
-/* Callbacks queued right now. */
-unsigned long rel_host_queued(void);
-/* Guest callbacks run since rel_host_init(). */
-unsigned long rel_host_callbacks(void);
-rel_host_outcome rel_host_get_outcome(void);
 
 /* ---- Resource probes ----------------------------------------------------------- */
 
@@ -120,29 +49,8 @@ long rel_rss_pages(void);
 /* Bytes of the C heap in use (mallinfo2), or -1 when the count means
  * nothing because a sanitizer replaced the allocator. */
 long rel_heap_in_use(void);
-/* 1 under AddressSanitizer or ThreadSanitizer (slower, own allocator). */
-int rel_under_asan(void);
-int rel_under_tsan(void);
-
-double rel_real_now(void);
-/* The factor every real-time limit is multiplied by (GLOOP_TEST_TIME_SCALE
- * from the environment, else the build's default; see tests/CMakeLists.txt),
- * and a plain-build limit of `seconds` scaled by it. rel_watchdog(),
- * rel_host_run_until_done() and the subprocess waits apply it themselves. */
-double rel_time_scale(void);
 /* Whether the test runs under user-mode emulation (a cross build's ctest
  * sets GLOOP_TEST_EMULATED): RSS is then the emulator's, not ours. */
 int rel_under_emulator(void);
-double rel_limit(double seconds);
-void rel_real_sleep(double seconds);
-
-/* A small deterministic PRNG (xorshift64*). */
-typedef struct rel_rng {
-  uint64_t s;
-} rel_rng;
-void rel_rng_seed(rel_rng *r, uint64_t seed);
-uint32_t rel_rng_next(rel_rng *r);
-/* Uniform in [0, n). n > 0. */
-uint32_t rel_rng_below(rel_rng *r, uint32_t n);
 
 #endif

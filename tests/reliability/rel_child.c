@@ -15,7 +15,7 @@
  * how far the child got. Exit codes: 0 when the child saw what it expected,
  * 1 when it did not; dying by a signal is judged by the parent. */
 
-static void say(const char *fmt, ...) REL_PRINTF(1, 2);
+static void say(const char *fmt, ...) TEST_PRINTF(1, 2);
 static void say(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -89,11 +89,11 @@ static int sig_main(void *a) {
 
 /* The tiny host loop of rel_support.c hosts the guest-mode variants. */
 static int run_guest(gloop_task_fn fn) {
-  rel_host_init();
-  int rc = gloop_start_guest_run(fn, NULL, rel_host_post, on_done, NULL);
+  host_toy_init();
+  int rc = gloop_start_guest_run(fn, NULL, host_toy_post_threadsafe, on_done, NULL);
   if (rc) return rc;
-  while (done_calls == 0) rel_host_step(0.1);
-  rel_host_drain();
+  while (done_calls == 0) host_toy_step(0.1);
+  host_toy_drain();
   return done_status;
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "guestloop/guestloop.h"
+#include "guestloop/host.h"
 #include "rel.h"
 
 /* A value no library call returns, for "the result was not what the row
@@ -134,13 +135,13 @@ static int in_host(int (*body)(void)) {
   o.clock = fx.clock;
   row_body = body;
   host_called = 0;
-  rel_host_init();
-  rel_host_set_between(host_between, NULL);
-  REL_CHECK_OK(rel_host_start(host_main, NULL, &o));
-  REL_CHECK(rel_host_run_until_done(10.0) == 0, "the guest run did not end");
-  rel_host_outcome out = rel_host_get_outcome();
-  REL_CHECK(out.done_calls == 1 && out.status == 0, "outcome %s after %d done call(s)",
-            gloop_err_name(out.status), out.done_calls);
+  host_toy_init();
+  host_toy_set_between(host_between, NULL);
+  REL_CHECK_OK(host_toy_start(host_main, NULL, &o, 0));
+  host_toy_run_until_done_within(10.0);
+  host_toy_stats out = host_toy_get_stats();
+  REL_CHECK(out.done_calls == 1 && out.done_status == 0, "outcome %s after %d done call(s)",
+            gloop_err_name(out.done_status), out.done_calls);
   REL_CHECK(host_called, "the host-side call never ran");
   REL_CHECK_OK(gloop_clock_free(fx.clock));
   return row_result;
@@ -177,17 +178,17 @@ static void refused_done(const gloop_outcome *o, void *d) {
 }
 
 static int start_refused(gloop_task_fn entry, gloop_post_fn post, gloop_done_fn done) {
-  rel_host_init();
+  host_toy_init();
   int rc = gloop_start_guest_run(entry, NULL, post, done, NULL);
-  REL_CHECK(rel_host_queued() == 0, "a refused start posted a callback");
+  REL_CHECK(host_toy_queued() == 0, "a refused start posted a callback");
   REL_CHECK(!gloop_in_run(), "a refused start left a live run");
   REL_CHECK(refused_done_calls == 0, "done_cb of a refused start ran");
   return rc;
 }
 
-static int row_start_null_entry(void) { return start_refused(NULL, rel_host_post, refused_done); }
+static int row_start_null_entry(void) { return start_refused(NULL, host_toy_post_threadsafe, refused_done); }
 static int row_start_null_post(void) { return start_refused(noop_main, NULL, refused_done); }
-static int row_start_null_done(void) { return start_refused(noop_main, rel_host_post, NULL); }
+static int row_start_null_done(void) { return start_refused(noop_main, host_toy_post_threadsafe, NULL); }
 static int row_run_null_entry(void) { return gloop_run(NULL, NULL, NULL, NULL, NULL); }
 
 static int t_nursery_open_null(void) { return gloop_nursery_open(NULL); }
@@ -394,13 +395,13 @@ static int abandon_main(void *a) {
 }
 static int row_event_set_after_abandon(void) {
   gloop_event *ev;
-  rel_host_init();
+  host_toy_init();
   fx.ready = 0;
-  REL_CHECK_OK(rel_host_start(abandon_main, NULL, NULL));
+  REL_CHECK_OK(host_toy_start(abandon_main, NULL, NULL, 0));
   REL_CHECK_OK(gloop_event_new(&ev));
-  while (!fx.ready) REL_CHECK(rel_host_step(5.0), "the run made no progress");
+  while (!fx.ready) REL_CHECK(host_toy_step(5.0), "the run made no progress");
   REL_CHECK_OK(gloop_abandon_run());
-  rel_host_drain();
+  host_toy_drain();
   int rc = gloop_event_set(ev);
   gloop_event_free(ev);
   return rc;
@@ -558,6 +559,10 @@ static int t_abandon_in_tick(void) {
 }
 static int row_abandon_in_tick(void) { return in_task(t_abandon_in_tick); }
 
+static int t_check_cancelled_in_task(void) { return gloop_thread_check_cancelled(); }
+static int row_thread_check_cancelled_outside_job(void) { return in_task(t_check_cancelled_in_task); }
+static int row_thread_cancel_fd_outside_job(void) { return gloop_thread_cancel_fd(); }
+
 /* A post accepted just before the last task exits runs as the run ends. */
 static int end_post_abandon_rc = ROW_MISMATCH;
 static void abandon_from_end_post(void *a) {
@@ -691,8 +696,8 @@ static int ew_main(void *a) {
        * is surely queued, then end: the call runs as the run ends. */
       REL_CHECK(pthread_create(&ew.caller, NULL, ew_caller, NULL) == 0, "pthread_create failed");
       while (!atomic_load(&ew.about_to_call)) sched_yield();
-      double until = rel_real_now() + rel_limit(0.02);
-      while (rel_real_now() < until) sched_yield();
+      double until = test_real_now() + test_limit(0.02);
+      while (test_real_now() < until) sched_yield();
       return 0;
     }
     case AT_DONE:
@@ -858,9 +863,9 @@ static int row_try_send_full(void) { return in_task(t_try_send_full); }
 
 static int h_guest_run(void) {
   refused_done_calls = 0;
-  unsigned long queued = rel_host_queued();
-  int rc = gloop_start_guest_run(noop_main, NULL, rel_host_post, refused_done, NULL);
-  REL_CHECK(rel_host_queued() == queued, "the refused start posted a callback");
+  unsigned long queued = host_toy_queued();
+  int rc = gloop_start_guest_run(noop_main, NULL, host_toy_post_threadsafe, refused_done, NULL);
+  REL_CHECK(host_toy_queued() == queued, "the refused start posted a callback");
   return rc;
 }
 static int row_guest_run_while_live(void) {
@@ -1103,9 +1108,9 @@ static int row_guest_stack_too_big(void) {
   gloop_options o;
   gloop_options_init(&o);
   o.stack_size = GLOOP_MAX_STACK_SIZE + 1;
-  rel_host_init();
-  int rc = rel_host_start(noop_main, NULL, &o);
-  REL_CHECK(rel_host_queued() == 0, "a refused start posted a callback");
+  host_toy_init();
+  int rc = host_toy_start(noop_main, NULL, &o, 0);
+  REL_CHECK(host_toy_queued() == 0, "a refused start posted a callback");
   return rc;
 }
 static int t_nursery_start_stack_too_big(void) {
@@ -1118,6 +1123,142 @@ static int t_nursery_start_stack_too_small(void) {
 static int row_nursery_start_stack_too_small(void) { return in_task(t_nursery_start_stack_too_small); }
 
 /* ---- The table ------------------------------------------------------------------------------------ */
+
+
+/* ---- Host policy ----------------------------------------------------------------- */
+
+static int hp_holds, hp_releases;
+static int hp_hold_rc;
+static int hp_hold(void *d) {
+  (void)d;
+  hp_holds++;
+  return hp_hold_rc;
+}
+static void hp_release(void *d) {
+  (void)d;
+  hp_releases++;
+}
+static const gloop_host_ops hp_ops = {
+    .post_threadsafe = host_toy_post_threadsafe, .hold_quit = hp_hold, .release_quit = hp_release};
+
+/* A refused policy start: nothing posted, no run, and a hold (if any) released. */
+static int hp_refused(const gloop_host_ops *ops, const gloop_options *o) {
+  host_toy_init();
+  hp_holds = hp_releases = 0;
+  int rc = gloop_host_start(ops, NULL, noop_main, NULL, refused_done, NULL, o);
+  REL_CHECK(host_toy_queued() == 0, "a refused start posted a callback");
+  REL_CHECK(!gloop_in_run() && !gloop_host_live(), "a refused start left a live run");
+  REL_CHECK(refused_done_calls == 0, "done_cb of a refused start ran");
+  REL_CHECK(hp_holds == hp_releases || hp_hold_rc < 0, "a refused start kept its hold");
+  return rc;
+}
+static int row_host_start_null_ops(void) { return hp_refused(NULL, NULL); }
+static int row_host_start_null_post(void) {
+  gloop_host_ops ops = hp_ops;
+  ops.post_threadsafe = NULL;
+  return hp_refused(&ops, NULL);
+}
+static int row_host_start_half_hold(void) {
+  gloop_host_ops a = hp_ops, b = hp_ops;
+  a.release_quit = NULL;
+  b.hold_quit = NULL;
+  int ra = hp_refused(&a, NULL), rb = hp_refused(&b, NULL);
+  return ra != rb ? ROW_MISMATCH : ra;
+}
+static int row_host_start_two_host_posts(void) {
+  gloop_options o;
+  gloop_options_init(&o);
+  o.run_sync_soon_not_threadsafe = host_toy_post_threadsafe;
+  return hp_refused(&hp_ops, &o);
+}
+static int row_host_start_hold_fails(void) {
+  hp_hold_rc = GLOOP_ENOMEM;
+  int rc = hp_refused(&hp_ops, NULL);
+  REL_CHECK(hp_holds == 1 && hp_releases == 0, "a failed hold was released");
+  hp_hold_rc = 0;
+  return rc;
+}
+
+/* Runs body in a policy run: `where` 0 in host context (between ticks), 1
+ * in its main task, 2 on another thread while the run is live, 3 in the
+ * done callback. The run is then ended by a quit request. */
+static int (*hp_body)(void);
+static int hp_where, hp_result, hp_called;
+static int hp_main(void *a) {
+  (void)a;
+  if (hp_where == 1) {
+    hp_result = hp_body();
+    hp_called = 1;
+  }
+  gloop_sleep_forever();
+  return 0;
+}
+static int hp_quit_sent;
+static void hp_between(void *a) {
+  (void)a;
+  if (hp_quit_sent || !gloop_host_live()) return;
+  if (!hp_called && (hp_where == 0 || hp_where == 2)) {
+    hp_called = 1;
+    hp_result = hp_where == 2 ? on_other_thread(hp_body) : hp_body();
+  }
+  if (hp_where == 1 && !hp_called) return; /* the task has not made its call yet */
+  hp_quit_sent = 1;
+  REL_CHECK(gloop_host_request_quit() == 1, "the quit request was not held");
+}
+static void hp_done(const gloop_outcome *o, void *d) {
+  if (hp_where == 3) {
+    hp_result = hp_body();
+    hp_called = 1;
+  }
+  host_toy_done(o, d);
+}
+static int in_policy_run(int where, int (*body)(void)) {
+  hp_body = body;
+  hp_where = where;
+  hp_called = hp_quit_sent = 0;
+  hp_holds = hp_releases = 0;
+  host_toy_init();
+  host_toy_set_between(hp_between, NULL);
+  REL_CHECK_OK(gloop_host_start(&hp_ops, NULL, hp_main, NULL, hp_done, NULL, NULL));
+  host_toy_run_until_done_within(10.0);
+  REL_CHECK(hp_called, "the row's call never ran");
+  REL_CHECK(hp_holds == 1 && hp_releases == 1, "holds %d, releases %d", hp_holds, hp_releases);
+  REL_CHECK(!gloop_host_live(), "the policy run is still live");
+  return hp_result;
+}
+static int hp_start_again(void) {
+  return gloop_host_start(&hp_ops, NULL, noop_main, NULL, refused_done, NULL, NULL);
+}
+static int row_host_start_while_live(void) {
+  int a = in_policy_run(0, hp_start_again);
+  /* Beside a run started without the policy. */
+  int b = in_host(hp_start_again);
+  return a != b ? ROW_MISMATCH : a;
+}
+static int row_host_start_in_task(void) { return in_policy_run(1, hp_start_again); }
+static int hp_request_quit(void) { return gloop_host_request_quit(); }
+static int hp_ending(void) { return gloop_host_ending(); }
+static int row_host_request_quit_no_run(void) { return gloop_host_request_quit(); }
+static int row_host_request_quit_wrong_thread(void) {
+  int rc = in_policy_run(2, hp_request_quit);
+  /* The run ended by the host thread's request alone, with no second cancel. */
+  return rc;
+}
+static int row_host_request_quit_in_done(void) { return in_policy_run(3, hp_request_quit); }
+static int row_host_ending_no_run(void) { return gloop_host_ending(); }
+static int row_host_ending_wrong_thread(void) { return in_policy_run(2, hp_ending); }
+static int row_host_ending_in_task(void) { return in_policy_run(1, hp_ending); }
+static int row_host_ending_after_abandon(void) {
+  host_toy_init();
+  hp_holds = hp_releases = 0;
+  REL_CHECK_OK(gloop_host_start(&hp_ops, NULL, hp_main, NULL, refused_done, NULL, NULL));
+  REL_CHECK_OK(gloop_host_ending());
+  int rc = gloop_host_ending();
+  host_toy_drain();
+  REL_CHECK(hp_releases == 1 && refused_done_calls == 0, "releases %d, done calls %d", hp_releases,
+            refused_done_calls);
+  return rc;
+}
 
 /* ---- Host-safe handles (refs) and the resettable event --------------------------------- */
 
@@ -1343,26 +1484,30 @@ static int code_value(const char *name, int *ok) {
   return 0;
 }
 
-int main(int argc, char **argv) {
-  size_t n = sizeof rows / sizeof rows[0];
-  if (argc == 2 && strcmp(argv[1], "list") == 0) {
-    for (size_t i = 0; i < n; i++) printf("%s\n", rows[i].id);
-    return 0;
-  }
-  for (size_t i = 0; argc == 2 && i < n; i++) {
-    if (strcmp(argv[1], rows[i].id) != 0) continue;
-    int known;
-    int want = code_value(rows[i].result, &known);
-    if (!known) REL_FAIL("row %s: '%s' is not a code name", rows[i].id, rows[i].result);
-    rel_label("badinput %s", rows[i].id);
-    rel_watchdog(20);
-    int got = rows[i].fn();
-    rel_watchdog(0);
-    printf("%s: %s when %s: got %s (%d), documented %s (%d)\n", rows[i].id, rows[i].call,
-           rows[i].misuse, got == ROW_MISMATCH ? "a different result" : gloop_err_name(got), got,
-           rows[i].result, want);
-    return got == want ? 0 : 1;
-  }
-  fprintf(stderr, "usage: %s <row> | list\n", argv[0]);
-  return 2;
+/* One case per row: the row named by the case runs and its result must be
+ * the documented one. */
+static int run_row(void) {
+  const row *r = NULL;
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+    if (strcmp(rows[i].id, gloop_test_current()) == 0) r = &rows[i];
+  if (r == NULL) TEST_FAIL("no row named %s", gloop_test_current());
+  int known;
+  int want = code_value(r->result, &known);
+  if (!known) TEST_FAIL("row %s: '%s' is not a code name", r->id, r->result);
+  test_watchdog(20);
+  int got = r->fn();
+  test_watchdog(0);
+  printf("%s: %s when %s: got %s (%d), documented %s (%d)\n", r->id, r->call, r->misuse,
+         got == ROW_MISMATCH ? "a different result" : gloop_err_name(got), got, r->result, want);
+  return got == want ? 0 : 1;
 }
+
+#define MISUSE_SECTION(title)
+#define MISUSE(id, call, misuse, result, note) {#id, run_row},
+static const gloop_test_case cases[] = {
+#include "misuse_table.h"
+};
+#undef MISUSE
+#undef MISUSE_SECTION
+
+int main(int argc, char **argv) { return GLOOP_TEST_MAIN(argc, argv, cases); }

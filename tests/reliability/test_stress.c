@@ -18,7 +18,7 @@
  * half) of their cycles under them to stay within their time budget (the
  * interleavings, not the volume, are what the sanitizers check). */
 static int scaled(int n) {
-  int d = rel_under_tsan() ? 10 : rel_under_asan() ? 2 : 1;
+  int d = test_under_tsan() ? 10 : test_under_asan() ? 2 : 1;
   return n / d > 0 ? n / d : 1;
 }
 
@@ -45,7 +45,7 @@ typedef struct many_state {
   gloop_scope *scope[TASKS_TOTAL]; /* the task's own scope while it is open */
   gloop_nursery *wave;
   int wave_cancelled;
-  rel_rng rng;
+  test_rng rng;
   long cancelled_seen;
   long cancels_issued;
   long completed;
@@ -62,7 +62,7 @@ static many_arg many_args[WAVE_SIZE];
 /* Cancels the scope of a random task of the current wave that still has it
  * open. */
 static void cancel_someone(many_state *st, int base) {
-  int j = base + (int)rel_rng_below(&st->rng, WAVE_SIZE);
+  int j = base + (int)test_rng_below(&st->rng, WAVE_SIZE);
   if (j < TASKS_TOTAL && st->scope[j]) {
     REL_CHECK_OK(gloop_scope_cancel(st->scope[j]));
     st->cancels_issued++;
@@ -74,18 +74,18 @@ static int many_task(void *a) {
   many_state *st = ma->st;
   int id = ma->id;
   int base = id - id % WAVE_SIZE;
-  if (st->started[id]++) REL_FAIL("task %d started twice", id);
-  uint32_t r = rel_rng_next(&st->rng);
+  if (st->started[id]++) TEST_FAIL("task %d started twice", id);
+  uint32_t r = test_rng_next(&st->rng);
   gloop_scope *s;
   double deadline = (r & 3) == 0 ? gloop_now() + 0.001 * (double)((r >> 2) % 50) : INFINITY;
   REL_CHECK_OK(gloop_scope_open(deadline, 0, &s));
   st->scope[id] = s;
   int rc = 0;
   for (int step = 0; step < 4 && rc == 0; step++) {
-    uint32_t op = rel_rng_below(&st->rng, 8);
+    uint32_t op = test_rng_below(&st->rng, 8);
     int cancelled_before = gloop_scope_cancel_called(s) || st->wave_cancelled;
     if (op < 3) {
-      rc = gloop_sleep(0.001 * (double)rel_rng_below(&st->rng, 40));
+      rc = gloop_sleep(0.001 * (double)test_rng_below(&st->rng, 40));
     } else if (op < 5) {
       rc = gloop_checkpoint();
     } else if (op < 7) {
@@ -93,26 +93,26 @@ static int many_task(void *a) {
       rc = gloop_checkpoint();
     } else {
       /* Only cancellation ends this wait: make sure one will come. */
-      if (!cancelled_before && rel_rng_below(&st->rng, 2) == 0) {
+      if (!cancelled_before && test_rng_below(&st->rng, 2) == 0) {
         REL_CHECK_OK(gloop_scope_cancel(s));
         cancelled_before = 1;
       }
       rc = cancelled_before || isfinite(deadline) ? gloop_sleep_forever() : gloop_sleep(0.01);
     }
     if (cancelled_before && rc != GLOOP_ECANCELED)
-      REL_FAIL("task %d: blocking call after its scope was cancelled returned %s", id,
+      TEST_FAIL("task %d: blocking call after its scope was cancelled returned %s", id,
                gloop_err_name(rc));
     if (rc == GLOOP_ECANCELED && !gloop_scope_cancel_called(s) && !st->wave_cancelled)
-      REL_FAIL("task %d: GLOOP_ECANCELED without any cancelled scope", id);
-    if (rc != 0 && rc != GLOOP_ECANCELED) REL_FAIL("task %d: unexpected %s", id, gloop_err_name(rc));
+      TEST_FAIL("task %d: GLOOP_ECANCELED without any cancelled scope", id);
+    if (rc != 0 && rc != GLOOP_ECANCELED) TEST_FAIL("task %d: unexpected %s", id, gloop_err_name(rc));
   }
   if (rc == GLOOP_ECANCELED) st->cancelled_seen++;
   else st->completed++;
   st->scope[id] = NULL;
   int crc = gloop_scope_close(s);
-  if (crc != 0) REL_FAIL("task %d: scope close returned %s", id, gloop_err_name(crc));
+  if (crc != 0) TEST_FAIL("task %d: scope close returned %s", id, gloop_err_name(crc));
   /* The cleanup: runs once on every path out of the task. */
-  if (st->cleaned[id]++) REL_FAIL("task %d cleaned up twice", id);
+  if (st->cleaned[id]++) TEST_FAIL("task %d cleaned up twice", id);
   return 0;
 }
 
@@ -133,26 +133,26 @@ static int many_main(void *a) {
       REL_CHECK_OK(gloop_nursery_cancel(st->wave));
     }
     int rc = gloop_nursery_close(st->wave);
-    if (rc != 0) REL_FAIL("wave at %d: nursery close returned %s: %s", base, gloop_err_name(rc),
+    if (rc != 0) TEST_FAIL("wave at %d: nursery close returned %s: %s", base, gloop_err_name(rc),
                           gloop_last_message());
     for (int i = base; i < base + WAVE_SIZE; i++)
       if (st->started[i] != 1 || st->cleaned[i] != 1)
-        REL_FAIL("task %d: started %d time(s), cleaned up %d time(s)", i, st->started[i],
+        TEST_FAIL("task %d: started %d time(s), cleaned up %d time(s)", i, st->started[i],
                  st->cleaned[i]);
   }
   return 0;
 }
 
-static int stress_tasks(void) {
+TEST_CASE(tasks_100k) {
   /* Single-threaded, so ThreadSanitizer has nothing to check here, and it
    * would need shadow memory for thousands of task stacks. */
-  if (rel_under_tsan()) {
+  if (test_under_tsan()) {
     printf("SKIP: single-threaded case, not run under ThreadSanitizer\n");
-    return REL_SKIP_CODE;
+    return TEST_SKIP_CODE;
   }
   many = calloc(1, sizeof *many);
   REL_CHECK(many != NULL, "out of memory");
-  rel_rng_seed(&many->rng, 12345);
+  test_rng_seed(&many->rng, 12345);
   gloop_options o;
   gloop_options_init(&o);
   gloop_clock *clk;
@@ -166,9 +166,9 @@ static int stress_tasks(void) {
   static rel_alloc ra;
   o.realloc_fn = rel_realloc;
   o.realloc_ud = &ra;
-  double t0 = rel_real_now();
+  double t0 = test_real_now();
   REL_CHECK_OK(gloop_run(many_main, many, &o, NULL, NULL));
-  double dt = rel_real_now() - t0;
+  double dt = test_real_now() - t0;
   REL_CHECK_OK(gloop_clock_free(clk));
   REL_CHECK(atomic_load(&ra.live_blocks) == 0, "%ld blocks of run memory leaked",
             atomic_load(&ra.live_blocks));
@@ -228,8 +228,8 @@ static void cycle_cb(void *a) {
   uintptr_t v = (uintptr_t)a;
   poster *p = &posters[v & 7];
   uint32_t seq = (uint32_t)(v >> 3);
-  if (p->ran[seq]++) REL_FAIL("post %u of thread %d ran twice", seq, p->idx);
-  if (seq + 1 <= p->last_ran) REL_FAIL("thread %d: post %u ran after post %u", p->idx, seq, p->last_ran - 1);
+  if (p->ran[seq]++) TEST_FAIL("post %u of thread %d ran twice", seq, p->idx);
+  if (seq + 1 <= p->last_ran) TEST_FAIL("thread %d: post %u ran after post %u", p->idx, seq, p->last_ran - 1);
   p->last_ran = seq + 1;
 }
 
@@ -261,12 +261,12 @@ static void *poster_main(void *a) {
     int rc = gloop_token_post(tok, cycle_cb, (void *)v);
     if (rc == 0) {
       p->accepted[seq] = 1;
-      if (++since_fresh > POST_BURST) rel_real_sleep(0.00005);
+      if (++since_fresh > POST_BURST) test_real_sleep(0.00005);
     } else if (rc == GLOOP_ENORUN) {
       p->enorun++;
       sched_yield();
     } else {
-      REL_FAIL("thread %d: gloop_token_post returned %s", p->idx, gloop_err_name(rc));
+      TEST_FAIL("thread %d: gloop_token_post returned %s", p->idx, gloop_err_name(rc));
     }
   }
   gloop_token_free(tok);
@@ -287,7 +287,7 @@ static int cycle_main(void *a) {
   return gloop_sleep(0.002);
 }
 
-static int stress_posts_cycle(void) {
+TEST_CASE(posts_across_runs) {
   for (int i = 0; i < POSTERS; i++) {
     poster *p = &posters[i];
     p->idx = i;
@@ -297,10 +297,10 @@ static int stress_posts_cycle(void) {
     REL_CHECK(p->accepted && p->ran, "out of memory");
     REL_CHECK(pthread_create(&p->th, NULL, poster_main, p) == 0, "pthread_create failed");
   }
-  double t0 = rel_real_now();
+  double t0 = test_real_now();
   int runs = scaled(CYCLE_RUNS);
   for (int r = 0; r < runs; r++) {
-    rel_label("posts_cycle: run %d", r);
+    test_label("posts_cycle: run %d", r);
     REL_CHECK_OK(gloop_run(cycle_main, NULL, NULL, NULL, NULL));
   }
   atomic_store(&posters_stop, 1);
@@ -311,7 +311,7 @@ static int stress_posts_cycle(void) {
     gloop_token_free(p->next);
     for (uint32_t s = 0; s < p->seq; s++) {
       if (p->accepted[s] != p->ran[s])
-        REL_FAIL("thread %d post %u: accepted %d, ran %d", i, s, p->accepted[s], p->ran[s]);
+        TEST_FAIL("thread %d post %u: accepted %d, ran %d", i, s, p->accepted[s], p->ran[s]);
       accepted += p->accepted[s];
     }
     enorun += p->enorun;
@@ -322,7 +322,7 @@ static int stress_posts_cycle(void) {
   REL_CHECK(accepted > 0 && enorun > 0, "accepted %ld, refused %ld: the runs did not overlap the posts",
             accepted, enorun);
   printf("%d runs in %.2f s: %ld posts accepted and run exactly once, %ld refused with ENORUN\n",
-         runs, rel_real_now() - t0, accepted, enorun);
+         runs, test_real_now() - t0, accepted, enorun);
   return 0;
 }
 
@@ -370,51 +370,51 @@ static int ab_main(void *a) {
   for (int i = 0; i < 3; i++) REL_CHECK_OK(gloop_nursery_start(n, ab_worker, st, NULL, NULL));
   st->ready = 1;
   int rc = gloop_nursery_close(n);
-  REL_FAIL("the run was meant to be abandoned, but its nursery closed with %s", gloop_err_name(rc));
+  TEST_FAIL("the run was meant to be abandoned, but its nursery closed with %s", gloop_err_name(rc));
 }
 
-static int stress_abandon(void) {
+TEST_CASE(abandon_cycles) {
   static rel_alloc ra;
   ab_state st;
   memset(&st, 0, sizeof st);
   REL_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st.sock) == 0, "socketpair failed");
   int fds = rel_count_fds();
   long rss_warm = 0;
-  rel_rng rng;
-  rel_rng_seed(&rng, 99);
-  double t0 = rel_real_now();
+  test_rng rng;
+  test_rng_seed(&rng, 99);
+  double t0 = test_real_now();
   int cycles = scaled(ABANDON_CYCLES);
   for (int c = 0; c < cycles; c++) {
-    rel_label("abandon: cycle %d", c);
+    test_label("abandon: cycle %d", c);
     gloop_options o;
     gloop_options_init(&o);
     o.realloc_fn = rel_realloc;
     o.realloc_ud = &ra;
     o.stack_size = 64 * 1024;
-    rel_host_init();
+    host_toy_init();
     st.ready = 0;
-    REL_CHECK_OK(rel_host_start(ab_main, &st, &o));
+    REL_CHECK_OK(host_toy_start(ab_main, &st, &o, 0));
     REL_CHECK_OK(gloop_event_new(&st.ev));
     /* Run until the tasks are in flight, plus a random number of ticks. */
-    unsigned extra = rel_rng_below(&rng, 20);
-    double limit = rel_real_now() + rel_limit(5.0);
+    unsigned extra = test_rng_below(&rng, 20);
+    double limit = test_real_now() + test_limit(5.0);
     while (!st.ready || extra-- > 0) {
-      if (rel_real_now() > limit) REL_FAIL("the run made no progress");
-      rel_host_step(0.01);
+      if (test_real_now() > limit) TEST_FAIL("the run made no progress");
+      host_toy_step(0.01);
     }
     REL_CHECK_OK(gloop_abandon_run());
     REL_CHECK(!gloop_in_run(), "the run is still live after gloop_abandon_run()");
     /* Calls on the abandoned run's objects are refused, freeing is fine. */
     REL_CHECK_ERR(gloop_event_set(st.ev), GLOOP_ENORUN);
     gloop_event_free(st.ev);
-    rel_host_drain();
-    REL_CHECK(rel_host_get_outcome().done_calls == 0, "done_cb ran for an abandoned run");
+    host_toy_drain();
+    REL_CHECK(host_toy_get_stats().done_calls == 0, "done_cb ran for an abandoned run");
     REL_CHECK(atomic_load(&ra.live_blocks) == 0, "%ld blocks of run memory left after the abandon",
               atomic_load(&ra.live_blocks));
     /* A worker job that was running at the abandon keeps the run's wake-up
      * fd until it returns, a moment later. */
-    double fd_limit = rel_real_now() + rel_limit(3.0);
-    while (rel_count_fds() != fds && rel_real_now() < fd_limit) rel_real_sleep(0.0005);
+    double fd_limit = test_real_now() + test_limit(3.0);
+    while (rel_count_fds() != fds && test_real_now() < fd_limit) test_real_sleep(0.0005);
     REL_CHECK(rel_count_fds() == fds, "fds: %d after the abandon, %d before", rel_count_fds(), fds);
     if (c == cycles / 10) rss_warm = rel_rss_pages();
   }
@@ -423,14 +423,14 @@ static int stress_abandon(void) {
   close(st.sock[1]);
   long page_kib = sysconf(_SC_PAGESIZE) / 1024;
   printf("%d start/abandon cycles in %.2f s; RSS %ld KiB after %d cycles, %ld KiB at the end\n",
-         cycles, rel_real_now() - t0, rss_warm * page_kib, cycles / 10,
+         cycles, test_real_now() - t0, rss_warm * page_kib, cycles / 10,
          rss_end * page_kib);
   /* Sanitizer runtimes keep freed memory in quarantine, and an emulator's
    * RSS is its own (qemu-user keeps memory of every thread it ran), so RSS
    * only means something in a plain, native build; the heap and mapping
    * counts of the fault sweeps still hold everywhere. */
   if (rel_under_emulator()) printf("under emulation: RSS not judged\n");
-  if (!rel_under_asan() && !rel_under_tsan() && !rel_under_emulator()) {
+  if (!test_under_asan() && !test_under_tsan() && !rel_under_emulator()) {
     long margin_kib = 1024;
     REL_CHECK((rss_end - rss_warm) * page_kib <= margin_kib,
               "RSS grew by %ld KiB over %d cycles (margin %ld KiB)", (rss_end - rss_warm) * page_kib,
@@ -462,7 +462,7 @@ static void bulk_cb(void *a) {
   unsigned t = (unsigned)(v & 7);
   uint32_t seq = (uint32_t)(v >> 3);
   if (seq != bulk.next[t])
-    REL_FAIL("thread %u: post %u ran when post %u was due (lost or reordered)", t, seq, bulk.next[t]);
+    TEST_FAIL("thread %u: post %u ran when post %u was due (lost or reordered)", t, seq, bulk.next[t]);
   bulk.next[t]++;
   if (++bulk.total == (long)BULK_THREADS * BULK_POSTS) REL_CHECK_OK(gloop_event_set(bulk.all_in));
 }
@@ -471,7 +471,7 @@ static void *bulk_thread(void *a) {
   uintptr_t t = (uintptr_t)a;
   for (uint32_t s = 0; s < BULK_POSTS; s++) {
     int rc = gloop_token_post(bulk.tok[t], bulk_cb, (void *)(((uintptr_t)s << 3) | t));
-    if (rc != 0) REL_FAIL("thread %u: post %u returned %s", (unsigned)t, s, gloop_err_name(rc));
+    if (rc != 0) TEST_FAIL("thread %u: post %u returned %s", (unsigned)t, s, gloop_err_name(rc));
   }
   return NULL;
 }
@@ -490,50 +490,25 @@ static int bulk_main(void *a) {
   return 0;
 }
 
-static int stress_posts_bulk(void) {
-  double t0 = rel_real_now();
-  rel_host_init();
-  REL_CHECK_OK(rel_host_start(bulk_main, NULL, NULL));
-  REL_CHECK(rel_host_run_until_done(25.0) == 0, "the run did not finish within 25 s");
-  rel_host_outcome out = rel_host_get_outcome();
-  REL_CHECK(out.done_calls == 1 && out.status == 0, "done %d time(s), status %s", out.done_calls,
-            gloop_err_name(out.status));
+TEST_CASE(posts_8x100k) {
+  double t0 = test_real_now();
+  host_toy_init();
+  REL_CHECK_OK(host_toy_start(bulk_main, NULL, NULL, 0));
+  host_toy_run_until_done_within(25.0);
+  host_toy_stats out = host_toy_get_stats();
+  REL_CHECK(out.done_calls == 1 && out.done_status == 0, "done %d time(s), status %s", out.done_calls,
+            gloop_err_name(out.done_status));
   for (int t = 0; t < BULK_THREADS; t++) {
     REL_CHECK(bulk.next[t] == BULK_POSTS, "thread %d: %u of %d posts ran", t, bulk.next[t], BULK_POSTS);
     gloop_token_free(bulk.tok[t]);
   }
   printf("%d threads x %d posts in %.2f s, none lost, each thread's order kept\n", BULK_THREADS,
-         BULK_POSTS, rel_real_now() - t0);
+         BULK_POSTS, test_real_now() - t0);
   return 0;
 }
 
 /* ======================================================================== */
 
-static const struct {
-  const char *name;
-  int (*fn)(void);
-} cases[] = {
-    {"tasks_100k", stress_tasks},
-    {"posts_across_runs", stress_posts_cycle},
-    {"abandon_cycles", stress_abandon},
-    {"posts_8x100k", stress_posts_bulk},
-};
-
-int main(int argc, char **argv) {
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  if (argc == 2 && strcmp(argv[1], "list") == 0) {
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) printf("%s\n", cases[i].name);
-    return 0;
-  }
-  for (size_t i = 0; argc == 2 && i < sizeof cases / sizeof cases[0]; i++) {
-    if (strcmp(argv[1], cases[i].name) != 0) continue;
-    rel_label("%s", cases[i].name);
-    /* Each case must finish well within 30 s; the watchdog names it if not. */
-    rel_watchdog(30);
-    int rc = cases[i].fn();
-    rel_watchdog(0);
-    return rc;
-  }
-  fprintf(stderr, "usage: %s <case> | list\n", argv[0]);
-  return 2;
-}
+/* Each case must finish well within the runner's 30 s watchdog. */
+#define GLOOP_TEST_LIST "reliability/stress-list.h"
+#include "harness/runner_main.h"

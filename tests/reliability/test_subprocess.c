@@ -23,10 +23,13 @@ typedef struct child {
 
 /* The command that starts rel_child: its path, after the words of an
  * emulator when the tests run under one (a cross build). */
-static char **child_cmd;
-static int child_words;
-
-static void spawn(child *c, const char *path, const char *mode) {
+/* Starts the child in `mode`. The case's own arguments are the command that
+ * runs rel_child: the emulator's words, if any, then the program's path. */
+static void spawn(child *c, const char *mode) {
+  int child_words;
+  char **child_cmd = gloop_test_args(&child_words);
+  REL_CHECK(child_words >= 1 && child_words <= 12, "usage: <case> [emulator words...] <path of rel_child>");
+  const char *path = child_cmd[child_words - 1];
   int p[2];
   REL_CHECK(pipe(p) == 0, "pipe: %s", strerror(errno));
   memset(c, 0, sizeof *c);
@@ -55,13 +58,13 @@ static void spawn(child *c, const char *path, const char *mode) {
 /* Reads what the child wrote until `want` appears at the start of a line
  * (want == NULL: until end of file). Returns 0 on a timeout. */
 static int read_until(child *c, const char *want, double timeout) {
-  double limit = rel_real_now() + rel_limit(timeout);
+  double limit = test_real_now() + test_limit(timeout);
   for (;;) {
     if (want) {
       for (const char *s = c->out; (s = strstr(s, want)) != NULL; s++)
         if (s == c->out || s[-1] == '\n') return 1;
     }
-    double left = limit - rel_real_now();
+    double left = limit - test_real_now();
     if (left <= 0) return 0;
     struct pollfd pfd = {c->fd, POLLIN, 0};
     int n = poll(&pfd, 1, (int)(left * 1000) + 1);
@@ -81,7 +84,7 @@ static void show(const child *c) { fprintf(stderr, "---- child output ----\n%s--
 static void expect_line(child *c, const char *want, double timeout) {
   if (!read_until(c, want, timeout)) {
     show(c);
-    REL_FAIL("the child did not print '%s' within %.0f s", want, timeout);
+    TEST_FAIL("the child did not print '%s' within %.0f s", want, timeout);
   }
 }
 
@@ -91,7 +94,7 @@ static void finish(child *c, double timeout) {
     kill(c->pid, SIGKILL);
     waitpid(c->pid, &c->status, 0);
     show(c);
-    REL_FAIL("the child did not end within %.0f s", timeout);
+    TEST_FAIL("the child did not end within %.0f s", timeout);
   }
   close(c->fd);
   while (waitpid(c->pid, &c->status, 0) < 0 && errno == EINTR) {
@@ -101,90 +104,99 @@ static void finish(child *c, double timeout) {
 static void expect_exit0(child *c) {
   if (!WIFEXITED(c->status) || WEXITSTATUS(c->status) != 0) {
     show(c);
-    REL_FAIL("the child did not exit with 0 (status 0x%x)", c->status);
+    TEST_FAIL("the child did not exit with 0 (status 0x%x)", c->status);
   }
 }
 
 static void expect_signal(child *c, int sig) {
   if (!WIFSIGNALED(c->status) || WTERMSIG(c->status) != sig) {
     show(c);
-    REL_FAIL("the child was not ended by signal %d (%s); status 0x%x", sig, strsignal(sig), c->status);
+    TEST_FAIL("the child was not ended by signal %d (%s); status 0x%x", sig, strsignal(sig), c->status);
   }
 }
 
 static void expect_text(child *c, const char *text, int present) {
   if ((strstr(c->out, text) != NULL) != present) {
     show(c);
-    REL_FAIL("the child's output %s '%s'", present ? "lacks" : "contains", text);
+    TEST_FAIL("the child's output %s '%s'", present ? "lacks" : "contains", text);
   }
 }
 
 #define SIGINT_MESSAGE "outcome: ECANCELED: cancelled by SIGINT (Ctrl-C)"
 
-int main(int argc, char **argv) {
-  if (argc < 3 || argc > 14) {
-    fprintf(stderr, "usage: %s <case> [emulator words...] <path of rel_child>\n", argv[0]);
-    return 2;
-  }
-  const char *cs = argv[1], *path = argv[argc - 1];
-  child_cmd = argv + 2;
-  child_words = argc - 2;
+TEST_CASE(sigint_self) {
   child c;
-  rel_label("subprocess %s", cs);
-  if (strcmp(cs, "sigint_self") == 0) {
-    /* A task raises SIGINT; the run winds down through cancellation. */
-    spawn(&c, path, "sigint-self");
-    finish(&c, 20);
-    expect_exit0(&c);
-    expect_text(&c, "cleanup ran (ECANCELED)", 1);
-    expect_text(&c, SIGINT_MESSAGE, 1);
-  } else if (strcmp(cs, "sigint_external") == 0) {
-    /* Ctrl-C from outside, to a guest run whose host waits for callbacks. */
-    spawn(&c, path, "sigint-external");
-    expect_line(&c, "ready", 20);
-    kill(c.pid, SIGINT);
-    finish(&c, 20);
-    expect_exit0(&c);
-    expect_text(&c, "cleanup ran (ECANCELED)", 1);
-    expect_text(&c, SIGINT_MESSAGE, 1);
-  } else if (strcmp(cs, "sigint_default") == 0) {
-    /* Without gloop_cancel_on_sigint() the library leaves SIGINT alone. */
-    spawn(&c, path, "sigint-default");
-    expect_line(&c, "ready", 20);
-    kill(c.pid, SIGINT);
-    finish(&c, 20);
-    expect_signal(&c, SIGINT);
-    expect_text(&c, "cleanup ran", 0);
-  } else if (strcmp(cs, "sigint_second") == 0) {
-    /* A second Ctrl-C while the run still winds down gets the previous
-     * disposition: the default one ends the process. */
-    spawn(&c, path, "sigint-second");
-    expect_line(&c, "ready", 20);
-    kill(c.pid, SIGINT);
-    expect_line(&c, "main woke: ECANCELED", 20);
-    expect_line(&c, "cleanup ran (ECANCELED)", 20);
-    kill(c.pid, SIGINT);
-    finish(&c, 20);
-    expect_signal(&c, SIGINT);
-    expect_text(&c, "outcome:", 0);
-  } else if (strcmp(cs, "sigint_restored") == 0) {
-    /* After the run the previous (default) disposition is back. */
-    spawn(&c, path, "sigint-restored");
-    finish(&c, 20);
-    expect_signal(&c, SIGINT);
-    expect_text(&c, SIGINT_MESSAGE, 1);
-    expect_text(&c, "\nended\n", 1);
-  } else if (strcmp(cs, "overflow") == 0) {
-    /* With guard pages (the default) an overflow names the task and aborts. */
-    spawn(&c, path, "overflow");
-    finish(&c, 20);
-    expect_signal(&c, SIGABRT);
-    expect_text(&c, "guestloop: task 'deep-recursion' overflowed its stack", 1);
-    expect_text(&c, "survived", 0);
-  } else {
-    fprintf(stderr, "unknown case '%s'\n", cs);
-    return 2;
-  }
-  printf("%s: as expected\n", cs);
+  /* A task raises SIGINT; the run winds down through cancellation. */
+  spawn(&c, "sigint-self");
+  finish(&c, 20);
+  expect_exit0(&c);
+  expect_text(&c, "cleanup ran (ECANCELED)", 1);
+  expect_text(&c, SIGINT_MESSAGE, 1);
   return 0;
 }
+
+TEST_CASE(sigint_external) {
+  child c;
+  /* Ctrl-C from outside, to a guest run whose host waits for callbacks. */
+  spawn(&c, "sigint-external");
+  expect_line(&c, "ready", 20);
+  kill(c.pid, SIGINT);
+  finish(&c, 20);
+  expect_exit0(&c);
+  expect_text(&c, "cleanup ran (ECANCELED)", 1);
+  expect_text(&c, SIGINT_MESSAGE, 1);
+  return 0;
+}
+
+TEST_CASE(sigint_default) {
+  child c;
+  /* Without gloop_cancel_on_sigint() the library leaves SIGINT alone. */
+  spawn(&c, "sigint-default");
+  expect_line(&c, "ready", 20);
+  kill(c.pid, SIGINT);
+  finish(&c, 20);
+  expect_signal(&c, SIGINT);
+  expect_text(&c, "cleanup ran", 0);
+  return 0;
+}
+
+TEST_CASE(sigint_second) {
+  child c;
+  /* A second Ctrl-C while the run still winds down gets the previous
+   * disposition: the default one ends the process. */
+  spawn(&c, "sigint-second");
+  expect_line(&c, "ready", 20);
+  kill(c.pid, SIGINT);
+  expect_line(&c, "main woke: ECANCELED", 20);
+  expect_line(&c, "cleanup ran (ECANCELED)", 20);
+  kill(c.pid, SIGINT);
+  finish(&c, 20);
+  expect_signal(&c, SIGINT);
+  expect_text(&c, "outcome:", 0);
+  return 0;
+}
+
+TEST_CASE(sigint_restored) {
+  child c;
+  /* After the run the previous (default) disposition is back. */
+  spawn(&c, "sigint-restored");
+  finish(&c, 20);
+  expect_signal(&c, SIGINT);
+  expect_text(&c, SIGINT_MESSAGE, 1);
+  expect_text(&c, "\nended\n", 1);
+  return 0;
+}
+
+TEST_CASE(overflow) {
+  child c;
+  /* With guard pages (the default) an overflow names the task and aborts. */
+  spawn(&c, "overflow");
+  finish(&c, 20);
+  expect_signal(&c, SIGABRT);
+  expect_text(&c, "guestloop: task 'deep-recursion' overflowed its stack", 1);
+  expect_text(&c, "survived", 0);
+  return 0;
+}
+
+#define GLOOP_TEST_LIST "reliability/subprocess-list.h"
+#include "harness/runner_main.h"

@@ -641,8 +641,11 @@ enum {
 };
 /** Runs fn(arg) on a worker of the run's thread pool and waits for its
  * return value (*result, if not NULL). Without
- * GLOOP_THREAD_ABANDON_ON_CANCEL, cancellation is noticed only after fn
- * returns (the result is then still stored, and GLOOP_ECANCELED returned).
+ * GLOOP_THREAD_ABANDON_ON_CANCEL, the task keeps waiting when cancelled
+ * until fn returns (the result is then still stored, and GLOOP_ECANCELED
+ * returned); fn learns of the cancellation through
+ * gloop_thread_check_cancelled() or gloop_thread_cancel_fd() and may return
+ * early.
  * The pool holds at most gloop_options.max_threads workers; jobs beyond
  * that queue FIFO. Idle workers exit after thread_idle_timeout seconds. At
  * the end of the run idle workers exit; a worker still running an abandoned
@@ -651,6 +654,25 @@ enum {
  * an arg on that stack stays valid. Errors: GLOOP_EINVAL,
  * GLOOP_ECANCELED, GLOOP_ENOMEM (no worker could be created). Context: task. */
 GLOOP_API int gloop_to_thread(gloop_work_fn fn, void *arg, int flags, void **result);
+/** Inside a gloop_to_thread() job, on its worker thread: 0 while the task
+ * waiting for the job still wants its result; GLOOP_ECANCELED once a scope
+ * around that task has been cancelled (a deadline, a Cancel button, the run
+ * being cancelled or abandoned, Ctrl-C), so a long job can stop early and
+ * return what it has: the task then returns GLOOP_ECANCELED (its *result
+ * still gets fn's return value). Also GLOOP_ECANCELED for a job abandoned
+ * by GLOOP_THREAD_ABANDON_ON_CANCEL. Stays GLOOP_ECANCELED once returned.
+ * Cheap (one atomic load): call it as often as needed. Trio's
+ * from_thread.check_cancelled(). Errors: GLOOP_EWRONGTHREAD (not called
+ * from inside a job's fn). Context: worker thread, inside fn. */
+GLOOP_API int gloop_thread_check_cancelled(void);
+/** Inside a gloop_to_thread() job: a file descriptor that becomes readable
+ * when gloop_thread_check_cancelled() turns to GLOOP_ECANCELED, for a job
+ * that blocks in poll(), select() or epoll and wants to be woken instead of
+ * polling. Made on the first call in a job (the same fd on later calls),
+ * owned by the library: do not read, write or close it; it is valid until
+ * fn returns. Returns the fd (>= 0), or GLOOP_EWRONGTHREAD (not inside a
+ * job's fn), GLOOP_EMFILE, GLOOP_ENOMEM. Context: worker thread, inside fn. */
+GLOOP_API int gloop_thread_cancel_fd(void);
 
 /* ------------------------------------------------------------------------ */
 /* Version                                                                  */

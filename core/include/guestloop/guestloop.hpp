@@ -808,6 +808,64 @@ class channel {
   gloop_channel *channel_ = nullptr;
 };
 
+/* ------------------------------------------------------------------------ */
+/* Worker threads                                                           */
+/* ------------------------------------------------------------------------ */
+
+/** \brief What a job run by to_thread() sees of its task's cancellation. */
+struct stop_token {
+  /** \brief True once a scope around the waiting task was cancelled (or the
+   * run abandoned): gloop_thread_check_cancelled(). Cheap; poll it. */
+  bool stop_requested() const noexcept {
+    return gloop_thread_check_cancelled() == GLOOP_ECANCELED;
+  }
+  /** \brief A descriptor that becomes readable when stop_requested() turns
+   * true, for jobs that block in poll(): gloop_thread_cancel_fd(). Owned by
+   * the library. \throws gloop::error (GLOOP_EMFILE, GLOOP_ENOMEM). */
+  int fd() const { return check(gloop_thread_cancel_fd()); }
+};
+
+/** \brief Runs \p f on a worker of the run's thread pool and returns its
+ * result, as gloop_to_thread() (Trio's to_thread.run_sync). \p f is called
+ * as f(stop_token) if it takes one, else as f(). An exception thrown by \p f
+ * is carried back and rethrown in the task. If the task is cancelled while
+ * it waits, it keeps waiting until \p f returns (f sees stop_requested()
+ * and may return early); then \p f's exception, if any, is rethrown, else
+ * gloop::error with GLOOP_ECANCELED is thrown and the result is dropped.
+ * \throws gloop::error (GLOOP_ECANCELED, GLOOP_ENOMEM, GLOOP_ENOTTASK). */
+template <class F>
+auto to_thread(F f) {
+  constexpr bool takes_token = std::is_invocable_v<F &, stop_token>;
+  using R = std::conditional_t<takes_token, std::invoke_result<F &, stop_token>,
+                               std::invoke_result<F &>>;
+  using result_t = typename R::type;
+  struct job {
+    F fn;
+    std::optional<std::conditional_t<std::is_void_v<result_t>, char, result_t>> value;
+    std::exception_ptr failure;
+  } j{std::move(f), std::nullopt, nullptr};
+  auto body = [](void *arg) -> void * {
+    auto *jp = static_cast<job *>(arg);
+    try {
+      if constexpr (std::is_void_v<result_t>) {
+        if constexpr (takes_token) jp->fn(stop_token{}); else jp->fn();
+        jp->value.emplace('\0');
+      } else if constexpr (takes_token) {
+        jp->value.emplace(jp->fn(stop_token{}));
+      } else {
+        jp->value.emplace(jp->fn());
+      }
+    } catch (...) {
+      jp->failure = std::current_exception();
+    }
+    return nullptr;
+  };
+  int rc = gloop_to_thread(+body, &j, 0, nullptr);
+  if (j.failure) std::rethrow_exception(j.failure);
+  check(rc);
+  if constexpr (!std::is_void_v<result_t>) return std::move(*j.value);
+}
+
 }  // namespace gloop
 
 #endif /* GUESTLOOP_HPP */

@@ -45,7 +45,11 @@ GLOOP_API int gloop_qt_app_new(int *argc, char **argv, gloop_qt_app **out);
  * GLOOP_E* code; misuse such as a NULL app returns GLOOP_EINVAL). If a guest run is live when
  * the application is asked to quit (last window closed, quit(), a window
  * closed with gloop_qt_widget_close()), the run's main task is cancelled and
- * the application exits only after done_cb has run. */
+ * the application exits only after done_cb has run. QCoreApplication::exit(code)
+ * cannot be held: the run is cancelled as Qt's loop returns and finishes in
+ * a local loop, then this returns `code`; a second exit() meanwhile
+ * abandons the run with a warning. Errors: GLOOP_EINVAL, GLOOP_EWRONGTHREAD,
+ * GLOOP_EBUSY (called from a task or a posted guest callback). GUI thread. */
 GLOOP_API int gloop_qt_app_exec(gloop_qt_app *app);
 /** Asks the application to quit, as QCoreApplication::quit() does. */
 GLOOP_API void gloop_qt_app_quit(gloop_qt_app *app);
@@ -60,11 +64,16 @@ GLOOP_API void gloop_qt_post(gloop_callback_fn fn, void *fn_arg, void *host_data
 GLOOP_API void gloop_qt_post_not_threadsafe(gloop_callback_fn fn, void *fn_arg, void *host_data);
 
 /** AsyncHelper: starts a guest run of entry(arg) in Qt's loop, with the Qt
- * hooks and the quit life cycle above. done_cb(outcome, data) runs once when
+ * hooks and the quit life cycle above (the host policy of
+ * guestloop/host.h, with Qt's operations). done_cb(outcome, data) runs once when
  * the run ends; done_cb NULL prints a failed outcome to stderr as
- * "guestloop: main task failed: <message> (<NAME>)". opts may be NULL.
- * Errors: GLOOP_EINVAL, GLOOP_ERUNNING (a run is live), and those of
- * gloop_start_guest_run_ex(). Host context. */
+ * "guestloop: main task failed: <message> (<NAME>)". opts may be NULL; its
+ * run_sync_soon_not_threadsafe must be NULL or gloop_qt_post_not_threadsafe
+ * (the shim brings its own GUI-thread post).
+ * Errors: GLOOP_EINVAL (NULL entry, no application, or another
+ * run_sync_soon_not_threadsafe in opts), GLOOP_EWRONGTHREAD (not the GUI
+ * thread), GLOOP_ERUNNING (a run is live), and those of
+ * gloop_host_start(). Host context. */
 GLOOP_API int gloop_qt_start(gloop_task_fn entry, void *arg, gloop_done_fn done_cb,
                              void *data, const gloop_options *opts);
 /** As gloop_qt_start(), each time `sender` emits `signal` (a signature such as
@@ -73,6 +82,38 @@ GLOOP_API int gloop_qt_start(gloop_task_fn entry, void *arg, gloop_done_fn done_
 GLOOP_API int gloop_qt_start_on_signal(gloop_qt_object *sender, const char *signal,
                                        gloop_task_fn entry, void *arg,
                                        gloop_done_fn done_cb, void *data);
+
+/** Starts fn(arg) as a task of the guest run live on the GUI thread (the
+ * application's run, started by gloop_qt_start()), from any slot, button
+ * callback, Qt timer or task: the way to start work into the one app-wide
+ * run without reaching for its main task's nursery. The task is a system
+ * task of the run (as gloop_token_start()): it runs beside the main task,
+ * so it is cancelled when the main task ends, which is what quitting the
+ * application does; a failing one cancels the main task and its status and
+ * message (as "task 'NAME' failed: MESSAGE") become the run's outcome (given to done_cb, or printed on stderr
+ * when done_cb is NULL), unless the main task failed first. It starts in a
+ * later tick, never inside this call; once this returns 0 it does start,
+ * even if the run winds down meanwhile (it then sees GLOOP_ECANCELED at its
+ * first checkpoint). name may be NULL ("system"); it is copied (up to 31
+ * bytes). No run is started for the caller: with none live this refuses.
+ * Errors: GLOOP_EINVAL (NULL fn, or no application), GLOOP_EWRONGTHREAD
+ * (not the GUI thread: other threads use a gloop_token and
+ * gloop_token_start()), GLOOP_ENORUN (no run is live on the GUI thread,
+ * the run's last task has ended, or called from its done callback),
+ * GLOOP_ENOMEM. GUI thread, host or task context. */
+GLOOP_API int gloop_qt_spawn(gloop_task_fn fn, void *arg, const char *name);
+/** As gloop_qt_spawn(), with the task tied to `owner`: when Qt destroys
+ * the object (a closed window's deletion, gloop_qt_widget_free(), its
+ * parent's deletion), the task is cancelled as by gloop_task_ref_cancel():
+ * it sees GLOOP_ECANCELED at its next checkpoint, and that does not count
+ * as a failure. If the object is already gone when the task would start,
+ * fn is not called and the task ends with 0. Once fn has returned, the
+ * object's destruction no longer concerns the task. The object must live on
+ * the GUI thread. Errors: those of gloop_qt_spawn(), and GLOOP_EINVAL (NULL
+ * owner, or an object of another thread), GLOOP_EDESTROYED (owner names an
+ * object Qt has deleted). GUI thread, host or task context. */
+GLOOP_API int gloop_qt_spawn_owned(gloop_qt_object *owner, gloop_task_fn fn, void *arg,
+                                   const char *name);
 
 /* ---- Widgets ------------------------------------------------------------ */
 
@@ -148,6 +189,27 @@ GLOOP_API int gloop_qt_button_on_clicked(gloop_qt_widget *button, gloop_callback
 /** Clicks it programmatically (emits clicked), for tests and scripts. */
 GLOOP_API int gloop_qt_button_click(gloop_qt_widget *button);
 
+/** Enables (enabled nonzero) or disables a widget and its children, as
+ * QWidget::setEnabled. A disabled button ignores the user's clicks (and
+ * gloop_qt_button_click()). Errors: GLOOP_EINVAL, GLOOP_EDESTROYED,
+ * GLOOP_EWRONGTHREAD. GUI thread, host or task context. */
+GLOOP_API int gloop_qt_widget_set_enabled(gloop_qt_widget *w, int enabled);
+/** 1 if the widget is enabled (its parents included), 0 if not, or a
+ * negative code as gloop_qt_widget_set_enabled(). */
+GLOOP_API int gloop_qt_widget_enabled(gloop_qt_widget *w);
+
+/** QProgressBar showing minimum..maximum (0 <= minimum <= maximum, else
+ * GLOOP_EINVAL), starting at minimum. minimum == maximum gives Qt's busy
+ * indicator. Errors: GLOOP_EINVAL, GLOOP_EWRONGTHREAD. GUI thread. */
+GLOOP_API int gloop_qt_progress_new(int minimum, int maximum, gloop_qt_widget **out);
+/** Sets the bar's value; a value outside its range is GLOOP_EINVAL (Qt would
+ * silently ignore it). Errors also: GLOOP_EDESTROYED, GLOOP_EWRONGTHREAD.
+ * GUI thread, host or task context. */
+GLOOP_API int gloop_qt_progress_set_value(gloop_qt_widget *bar, int value);
+/** The bar's value (>= 0), or a negative code as
+ * gloop_qt_progress_set_value(). */
+GLOOP_API int gloop_qt_progress_value(gloop_qt_widget *bar);
+
 /* ---- Awaiting Qt from tasks -------------------------------------------- */
 
 /** Waits for the button's next click. 0, GLOOP_ECANCELED, GLOOP_EDESTROYED
@@ -178,6 +240,44 @@ enum {
  * bad parent). Task context. */
 GLOOP_API int gloop_qt_message_box(gloop_qt_widget *parent, const char *title,
                                    const char *text, int buttons, int *result);
+/** Icons for gloop_qt_message_box_ex() (QMessageBox::Icon's values). */
+enum {
+  GLOOP_QT_ICON_NONE = 0,
+  GLOOP_QT_ICON_INFORMATION = 1,
+  GLOOP_QT_ICON_WARNING = 2,
+  GLOOP_QT_ICON_CRITICAL = 3,
+  GLOOP_QT_ICON_QUESTION = 4
+};
+/** Modality for gloop_qt_message_box_ex() and gloop_qt_dialog_open(). */
+enum {
+  /** Blocks input to the parent window (and its parents) only. A box
+   * without a parent then blocks nothing else. */
+  GLOOP_QT_MODAL_WINDOW = 0,
+  /** Blocks input to every other window of the application. */
+  GLOOP_QT_MODAL_APPLICATION = 1
+};
+/** As gloop_qt_message_box(), with an icon (GLOOP_QT_ICON_\*) and a
+ * modality (GLOOP_QT_MODAL_\*). Neither runs a nested event loop: an
+ * application-modal box blocks the user's input to other windows, not the
+ * run's tasks. gloop_qt_message_box() is this call with
+ * GLOOP_QT_ICON_NONE and GLOOP_QT_MODAL_WINDOW. Errors: those of
+ * gloop_qt_message_box(), and GLOOP_EINVAL for an unknown icon or
+ * modality. Task context. */
+GLOOP_API int gloop_qt_message_box_ex(gloop_qt_widget *parent, const char *title,
+                                      const char *text, int icon, int buttons,
+                                      int modality, int *result);
+/** Awaits any QDialog (the handle of a QDialog or a subclass, made in C++
+ * or by the shim): shows it with QDialog::open() (window-modal) or, for
+ * GLOOP_QT_MODAL_APPLICATION, application-modal, and waits for its
+ * finished(int) signal without a nested event loop; \*result (if not NULL)
+ * receives the code it finished with (QDialog::Accepted = 1, Rejected = 0,
+ * or the value given to done()). The dialog stays the caller's: it is not
+ * deleted. If the waiting task is cancelled the dialog is rejected (closed)
+ * and GLOOP_ECANCELED returned. Errors: GLOOP_EINVAL (NULL, not a dialog,
+ * bad modality), GLOOP_EBUSY (the dialog is already shown),
+ * GLOOP_EDESTROYED (deleted before or while waiting), GLOOP_ECANCELED,
+ * GLOOP_ENOTTASK, GLOOP_EWRONGTHREAD. Task context on the GUI thread. */
+GLOOP_API int gloop_qt_dialog_open(gloop_qt_widget *dialog, int modality, int *result);
 /** The message box a task currently waits on, or NULL (for tests and scripts). */
 GLOOP_API gloop_qt_widget *gloop_qt_active_message_box(void);
 

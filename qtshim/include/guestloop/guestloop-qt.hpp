@@ -1,4 +1,4 @@
-/* guestloop-qt.hpp - the header-only C++17 wrapper of the Qt shim: awaiting Qt signals by pointer to member, and starting runs in Qt from lambdas. */
+/* guestloop-qt.hpp - the header-only C++17 wrapper of the Qt shim: awaiting Qt signals by pointer to member (with their arguments), and starting runs and tasks in Qt from lambdas. */
 #ifndef GUESTLOOP_QT_HPP
 #define GUESTLOOP_QT_HPP
 
@@ -16,12 +16,15 @@
 #include "guestloop/guestloop.hpp"
 
 #include <QByteArray>
+#include <QCoreApplication>
 
 #include <cstring>
 #include <QMetaMethod>
 #include <QObject>
 
 #include <memory>
+#include <optional>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -49,7 +52,8 @@ inline QWidget *widget(gloop_qt_widget *handle) noexcept {
  *
  * The signal's normalized signature comes from QMetaMethod::fromSignal()
  * and goes to gloop_qt_wait_signal(). The task resumes in a later tick, never
- * inside the emission. The signal's arguments are not delivered.
+ * inside the emission. The signal's arguments are not delivered (see
+ * wait_args()).
  * \throws gloop::error GLOOP_EINVAL (not a signal of \p sender),
  *         GLOOP_ECANCELED, GLOOP_EDESTROYED (\p sender was deleted while
  *         waiting), GLOOP_ENOTTASK.
@@ -74,6 +78,63 @@ void wait(Sender *sender, Signal signal) {
     std::memcpy(signature, sig.constData(), static_cast<size_t>(sig.size()) + 1);
   }
   check(gloop_qt_wait_signal(handle(static_cast<QObject *>(sender)), signature));
+}
+
+/** \cond INTERNAL */
+namespace detail {
+/* Holds the arguments of the emission that ends a wait_args(). It is a
+ * child of the application rather than a member of the task's frame: a run
+ * abandoned during the wait never unwinds that frame, and the application's
+ * destruction then still frees the catcher, its connection and any copied
+ * arguments. */
+template <class Tuple>
+struct ArgCatcher final : QObject {
+  using QObject::QObject;
+  std::optional<Tuple> value;
+};
+}  // namespace detail
+/** \endcond */
+
+/**
+ * \brief As wait(), and returns the arguments of the emission that ended the
+ * wait, as a std::tuple of their decayed types: for example
+ * `auto [checked] = gloop::qt::wait_args(button, &QPushButton::toggled);`
+ * or `auto [text] = gloop::qt::wait_args(edit, &QLineEdit::textEdited);`.
+ *
+ * The arguments are copied when the signal is emitted (the first emission
+ * after the call), and the task resumes in a later tick. A signal emitted
+ * on another thread is delivered to the GUI thread first (queued), so its
+ * arguments must be copyable. Signals with a private tag argument (such as
+ * QTimer::timeout) cannot be used here; use wait() for them.
+ * \throws gloop::error as wait().
+ */
+template <class Sender, class Base, class R, class... Args>
+std::tuple<std::decay_t<Args>...> wait_args(Sender *sender, R (Base::*signal)(Args...)) {
+  static_assert(std::is_base_of_v<QObject, Sender> && std::is_base_of_v<Base, Sender>,
+                "the sender must be a QObject that has this signal");
+  using Tuple = std::tuple<std::decay_t<Args>...>;
+  if (sender == nullptr) throw error(GLOOP_EINVAL, "gloop::qt::wait_args: null sender");
+  if (gloop_current_task() == nullptr)
+    throw error(GLOOP_ENOTTASK, "gloop::qt::wait_args: not in a task");
+  auto *catcher = new detail::ArgCatcher<Tuple>(QCoreApplication::instance());
+  /* Connected before wait() connects its own receiver, so that at the
+   * emission that wakes the task the arguments are already stored. */
+  QObject::connect(sender, signal, catcher, [catcher](const std::decay_t<Args> &...args) {
+    if (!catcher->value) catcher->value.emplace(args...);
+  });
+  try {
+    wait(sender, signal);
+  } catch (...) {
+    delete catcher;
+    throw;
+  }
+  if (!catcher->value) {
+    delete catcher;
+    throw error(GLOOP_EINTERNAL, "gloop::qt::wait_args: the signal's arguments were not seen");
+  }
+  Tuple out = std::move(*catcher->value);
+  delete catcher;
+  return out;
 }
 
 /**
@@ -133,6 +194,37 @@ void start(F &&main, Done &&done, const gloop_options *opts = nullptr) {
   check(gloop_qt_start(task.entry(), task.arg(), &detail::qt_done<done_type>, box.get(), opts));
   task.release();
   box.release();
+}
+
+/**
+ * \brief Starts \p fn, a callable taking no arguments, as a task of the run
+ * live on the GUI thread (gloop_qt_spawn()): from any slot, lambda or task.
+ * It is cancelled when the run's main task ends (so at quit); a failure (a
+ * GLOOP_E* return or an exception) cancels the main task and becomes the
+ * run's outcome. It starts in a later tick.
+ * \throws gloop::error GLOOP_ENORUN (no run is live), GLOOP_EWRONGTHREAD
+ *         (not the GUI thread), GLOOP_EINVAL (no application), GLOOP_ENOMEM.
+ */
+template <class F>
+void spawn(F &&fn, const char *name = nullptr) {
+  gloop::detail::packed_task<F> task(std::forward<F>(fn));
+  check(gloop_qt_spawn(task.entry(), task.arg(), name));
+  task.release();
+}
+
+/**
+ * \brief As spawn(), with the task tied to \p owner (gloop_qt_spawn_owned()):
+ * destroying the object cancels the task (it sees gloop::error with
+ * cancelled() true, which is not a failure); an object gone before the
+ * start means \p fn never runs.
+ * \throws gloop::error as spawn(), and GLOOP_EINVAL (null owner or one of
+ *         another thread), GLOOP_EDESTROYED (an object already deleted).
+ */
+template <class F>
+void spawn(QObject *owner, F &&fn, const char *name = nullptr) {
+  gloop::detail::packed_task<F> task(std::forward<F>(fn));
+  check(gloop_qt_spawn_owned(handle(owner), task.entry(), task.arg(), name));
+  task.release();
 }
 
 }  // namespace gloop::qt

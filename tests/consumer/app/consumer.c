@@ -1,6 +1,7 @@
 /* consumer.c - a tiny outside Qt application in C that uses the installed library. */
 #include <guestloop/guestloop.h>
 #include <guestloop/guestloop-qt.h>
+#include <guestloop/host.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +29,8 @@ int main(int argc, char **argv)
     return 1;
   gloop_qt_widget_show(window);
   if (gloop_qt_start(main_task, NULL, NULL, NULL, NULL) != 0) return 1;
+  /* The installed host-policy header: the Qt shim started the run through it. */
+  if (gloop_host_live() != 1) return 1;
   int code = gloop_qt_app_exec(app);
   char text[32];
   gloop_qt_label_text(label, text, sizeof text);

@@ -1,4 +1,4 @@
-/* test_faults.c - allocation-failure injection: every resource acquisition of each scenario is made to fail in turn, and the failure must surface as an error code with nothing leaked. */
+/* test_fault_sweeps.c - allocation-failure injection: every resource acquisition of each scenario is made to fail in turn, and the failure must surface as an error code with nothing leaked. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -174,15 +174,15 @@ static int nur_main(void *a) {
     gloop_nursery_cancel(n);
   } else {
     rc = gloop_sleep(2.0);
-    if (rc == 0) REL_FAIL("nursery: the failing child did not cancel its parent's body");
+    if (rc == 0) TEST_FAIL("nursery: the failing child did not cancel its parent's body");
     if (rc != GLOOP_ECANCELED) keep(&first, rc);
   }
   int crc = gloop_nursery_close(n);
   if (st->sleeper_cleanups != st->sleeper_started)
-    REL_FAIL("nursery: %d sleeper(s) started but %d cleanup(s) ran", st->sleeper_started,
+    TEST_FAIL("nursery: %d sleeper(s) started but %d cleanup(s) ran", st->sleeper_started,
              st->sleeper_cleanups);
   if (first) return first;
-  if (crc == 0) REL_FAIL("nursery: close returned 0 although a child failed");
+  if (crc == 0) TEST_FAIL("nursery: close returned 0 although a child failed");
   if (crc != REL_USER_ERR) return crc;
   const char *msg = gloop_last_message();
   if (strcmp(msg, "task 'bad' failed: boom 42") != 0) {
@@ -191,12 +191,12 @@ static int nur_main(void *a) {
     if (strcmp(msg, "task 'bad' failed: unknown error") == 0 || strcmp(msg, "unknown error") == 0)
       st->c.degraded = 1;
     else
-      REL_FAIL("nursery: unexpected failure message '%s'", msg);
+      TEST_FAIL("nursery: unexpected failure message '%s'", msg);
   }
   if (st->ok_ends != 1 || st->grand_ends != 2 || st->sleeper_cleanups != 1)
-    REL_FAIL("nursery: ok_ends=%d grand_ends=%d sleeper_cleanups=%d", st->ok_ends,
+    TEST_FAIL("nursery: ok_ends=%d grand_ends=%d sleeper_cleanups=%d", st->ok_ends,
              st->grand_ends, st->sleeper_cleanups);
-  if (!same_time(gloop_now(), 1.0)) REL_FAIL("nursery: ended at t=%g, not 1", gloop_now());
+  if (!same_time(gloop_now(), 1.0)) TEST_FAIL("nursery: ended at t=%g, not 1", gloop_now());
   return 0;
 }
 
@@ -273,13 +273,13 @@ static int tim_main(void *a) {
     keep(&first, gloop_sleep(5.0));
   keep(&first, gloop_nursery_close(n));
   if (first) goto out;
-  if (strcmp(st->log, "BA") != 0) REL_FAIL("timers: fired in order '%s', expected 'BA'", st->log);
+  if (strcmp(st->log, "BA") != 0) TEST_FAIL("timers: fired in order '%s', expected 'BA'", st->log);
   if (gloop_timer_active(ta) || gloop_timer_active(tb) || gloop_timer_active(tc))
-    REL_FAIL("timers: a fired or stopped timer still reports active");
+    TEST_FAIL("timers: a fired or stopped timer still reports active");
   if (st->sleepers_ok != TIM_SLEEPERS || st->wrong_time)
-    REL_FAIL("timers: %d of %d sleepers woke, %d at the wrong time", st->sleepers_ok,
+    TEST_FAIL("timers: %d of %d sleepers woke, %d at the wrong time", st->sleepers_ok,
              TIM_SLEEPERS, st->wrong_time);
-  if (!same_time(gloop_now(), 5.0)) REL_FAIL("timers: ended at t=%g", gloop_now());
+  if (!same_time(gloop_now(), 5.0)) TEST_FAIL("timers: ended at t=%g", gloop_now());
 out:
   gloop_timer_free(ta);
   gloop_timer_free(tb);
@@ -387,12 +387,12 @@ static int sync_main(void *a) {
   }
   keep(&first, gloop_nursery_close(n));
   if (first) goto out;
-  if (got != 55 || st->sum != 55) REL_FAIL("sync: received %d (sum %d), expected 55", got, st->sum);
+  if (got != 55 || st->sum != 55) TEST_FAIL("sync: received %d (sum %d), expected 55", got, st->sum);
   if (st->lock_rounds != 3 || st->max_in_lock != 1 || st->max_in_sem != 1)
-    REL_FAIL("sync: lock rounds %d, max holders %d, max semaphore holders %d", st->lock_rounds,
+    TEST_FAIL("sync: lock rounds %d, max holders %d, max semaphore holders %d", st->lock_rounds,
              st->max_in_lock, st->max_in_sem);
   if (st->waiter_woke != 1 || st->doomed_rc != GLOOP_EDESTROYED)
-    REL_FAIL("sync: waiter woke %d time(s), doomed waiter got %s", st->waiter_woke,
+    TEST_FAIL("sync: waiter woke %d time(s), doomed waiter got %s", st->waiter_woke,
              gloop_err_name(st->doomed_rc));
   int v;
   REL_CHECK_ERR(gloop_channel_try_receive(st->ch, &v), GLOOP_EENDOFCHANNEL);
@@ -440,7 +440,7 @@ static int close_scopes(gloop_scope **s, int n, int first) {
 }
 
 static int expect_cancel(int rc, const char *what) {
-  if (rc == 0) REL_FAIL("cancel: %s returned 0 although its scope was cancelled", what);
+  if (rc == 0) TEST_FAIL("cancel: %s returned 0 although its scope was cancelled", what);
   return rc == GLOOP_ECANCELED ? 0 : rc;
 }
 
@@ -461,17 +461,17 @@ static int can_main(void *a) {
   /* move_on_after */
   if ((rc = gloop_move_on_after(1.0, &s[0]))) return rc;
   if ((rc = expect_cancel(gloop_sleep(5), "sleep in move_on_after"))) return close_scopes(s, 1, rc);
-  if (!gloop_scope_cancelled_caught(s[0])) REL_FAIL("cancel: move_on_after did not catch");
+  if (!gloop_scope_cancelled_caught(s[0])) TEST_FAIL("cancel: move_on_after did not catch");
   if ((rc = gloop_scope_close(s[0]))) return rc;
-  if (!same_time(gloop_now(), 1.0)) REL_FAIL("cancel: move_on_after ended at %g", gloop_now());
+  if (!same_time(gloop_now(), 1.0)) TEST_FAIL("cancel: move_on_after ended at %g", gloop_now());
 
   /* fail_after */
   if ((rc = gloop_fail_after(0.5, &s[0]))) return rc;
   if ((rc = expect_cancel(gloop_sleep(1), "sleep in fail_after"))) return close_scopes(s, 1, rc);
   rc = gloop_scope_close(s[0]);
-  if (rc == 0) REL_FAIL("cancel: a fail_after scope whose deadline fired closed with 0");
+  if (rc == 0) TEST_FAIL("cancel: a fail_after scope whose deadline fired closed with 0");
   if (rc != GLOOP_ETIMEDOUT) return rc;
-  if (!same_time(gloop_now(), 1.5)) REL_FAIL("cancel: fail_after ended at %g", gloop_now());
+  if (!same_time(gloop_now(), 1.5)) TEST_FAIL("cancel: fail_after ended at %g", gloop_now());
 
   /* A shield with its own later deadline inside a scope that fires first. */
   double t = gloop_now();
@@ -479,9 +479,9 @@ static int can_main(void *a) {
   if ((rc = gloop_scope_open(t + 2, 0, &s[0]))) return rc;
   if ((rc = gloop_scope_open(t + 3, GLOOP_SCOPE_SHIELD, &s[1]))) return close_scopes(s, 1, rc);
   if ((rc = expect_cancel(gloop_sleep(10), "sleep in shield"))) return close_scopes(s, 2, rc);
-  if (!same_time(gloop_now(), t + 3)) REL_FAIL("cancel: shield ended at %g", gloop_now());
+  if (!same_time(gloop_now(), t + 3)) TEST_FAIL("cancel: shield ended at %g", gloop_now());
   if (!gloop_scope_cancelled_caught(s[1]) || !gloop_scope_cancel_called(s[0]))
-    REL_FAIL("cancel: shield caught=%d outer cancel_called=%d", gloop_scope_cancelled_caught(s[1]),
+    TEST_FAIL("cancel: shield caught=%d outer cancel_called=%d", gloop_scope_cancelled_caught(s[1]),
              gloop_scope_cancel_called(s[0]));
   rc = gloop_scope_close(s[1]);
   s[1] = NULL;
@@ -494,10 +494,10 @@ static int can_main(void *a) {
   s[0] = s[1] = NULL;
   if ((rc = gloop_scope_open(INFINITY, 0, &s[0]))) return rc;
   if ((rc = gloop_scope_set_deadline(s[0], t + 0.25))) return close_scopes(s, 1, rc);
-  if (!same_time(gloop_scope_deadline(s[0]), t + 0.25)) REL_FAIL("cancel: deadline not moved");
+  if (!same_time(gloop_scope_deadline(s[0]), t + 0.25)) TEST_FAIL("cancel: deadline not moved");
   if ((rc = expect_cancel(gloop_sleep(1), "sleep after set_deadline"))) return close_scopes(s, 1, rc);
   if ((rc = gloop_scope_close(s[0]))) return rc;
-  if (!same_time(gloop_now(), t + 0.25)) REL_FAIL("cancel: set_deadline ended at %g", gloop_now());
+  if (!same_time(gloop_now(), t + 0.25)) TEST_FAIL("cancel: set_deadline ended at %g", gloop_now());
 
   /* A cancel from another task. */
   gloop_nursery *n;
@@ -513,7 +513,7 @@ static int can_main(void *a) {
   keep(&first, gloop_nursery_close(n));
   if (first) return close_scopes(s, 1, first);
   if (!st->canceller_done || !gloop_scope_cancelled_caught(s[0]))
-    REL_FAIL("cancel: cross-task cancel not seen");
+    TEST_FAIL("cancel: cross-task cancel not seen");
   if ((rc = gloop_scope_close(s[0]))) return rc;
 
   /* Dropping a shield inside a cancelled scope exposes the cancellation. */
@@ -526,7 +526,7 @@ static int can_main(void *a) {
   if ((rc = expect_cancel(gloop_checkpoint(), "checkpoint after unshield"))) return close_scopes(s, 2, rc);
   rc = close_scopes(s, 2, 0);
   if (rc) return rc;
-  if (!same_time(gloop_now(), t + 0.75)) REL_FAIL("cancel: ended at %g", gloop_now());
+  if (!same_time(gloop_now(), t + 0.75)) TEST_FAIL("cancel: ended at %g", gloop_now());
   return 0;
 }
 
@@ -601,7 +601,7 @@ static int gst_main(void *a) {
       double t0 = gloop_now();
       st->phase = 2;
       if (keep(&first, gloop_sleep(1.0)) == 0) {
-        if (!same_time(gloop_now(), t0 + 1.0)) REL_FAIL("guest: sleep ended at %g", gloop_now());
+        if (!same_time(gloop_now(), t0 + 1.0)) TEST_FAIL("guest: sleep ended at %g", gloop_now());
         st->phase = 3;
         int rc = gloop_sleep_forever();
         if (rc != GLOOP_ECANCELED) keep(&first, rc ? rc : GLOOP_EINTERNAL);
@@ -615,7 +615,7 @@ static int gst_main(void *a) {
   if (first == 0 && st->host_rc) first = st->host_rc;
   if (first) goto out;
   if (st->hosted_ran != 1 || st->timer_fired != 1 || st->posts_run != 2)
-    REL_FAIL("guest: hosted child ran %d, timer fired %d, posts run %d", st->hosted_ran,
+    TEST_FAIL("guest: hosted child ran %d, timer fired %d, posts run %d", st->hosted_ran,
              st->timer_fired, st->posts_run);
 out:
   st->phase = 0;
@@ -635,7 +635,7 @@ static void gst_finish(void *a) {
     st->tok = NULL;
   }
   if (st->posts_run != st->posts_accepted)
-    REL_FAIL("guest: %d posts accepted but %d ran", st->posts_accepted, st->posts_run);
+    TEST_FAIL("guest: %d posts accepted but %d ran", st->posts_accepted, st->posts_run);
 }
 
 /* ======================================================================== */
@@ -652,7 +652,7 @@ typedef struct abd_state {
 } abd_state;
 
 static void *abd_work(void *a) {
-  rel_real_sleep(0.002);
+  test_real_sleep(0.002);
   return a;
 }
 
@@ -719,8 +719,8 @@ static void *thr_double(void *a) { return (void *)((uintptr_t)a * 2); }
  * did not always do. */
 static atomic_int thr_release[2]; /* one flag per job, so neither can hold the other */
 static void *thr_blocked(atomic_int *release, void *result) {
-  double limit = rel_real_now() + rel_limit(10.0);
-  while (!atomic_load(release) && rel_real_now() < limit) rel_real_sleep(0.0005);
+  double limit = test_real_now() + test_limit(10.0);
+  while (!atomic_load(release) && test_real_now() < limit) test_real_sleep(0.0005);
   return result;
 }
 static void *thr_slow_abandoned(void *a) { return thr_blocked(&thr_release[0], a); }
@@ -767,7 +767,7 @@ static int thr_main(void *a) {
   for (uintptr_t i = 1; i <= 3; i++) {
     r = NULL;
     if (keep(&first, gloop_to_thread(thr_double, (void *)i, 0, &r))) goto out;
-    if ((uintptr_t)r != 2 * i) REL_FAIL("threads: to_thread returned %p for %u", r, (unsigned)i);
+    if ((uintptr_t)r != 2 * i) TEST_FAIL("threads: to_thread returned %p for %u", r, (unsigned)i);
   }
 
   /* Abandoned on cancel: the wait ends at the deadline, the worker finishes
@@ -800,7 +800,7 @@ static int thr_main(void *a) {
   keep(&first, gloop_scope_close(s));
   if (rc != GLOOP_ECANCELED) keep(&first, rc ? rc : GLOOP_EINTERNAL);
   if (first) goto out;
-  if ((uintptr_t)r != 11) REL_FAIL("threads: the waited-for result was not stored (%p)", r);
+  if ((uintptr_t)r != 11) TEST_FAIL("threads: the waited-for result was not stored (%p)", r);
 
   /* Posts, a call and a system-task start from a worker. Posts and the
    * worker's completion share one FIFO, so the posts have run by the time
@@ -809,19 +809,19 @@ static int thr_main(void *a) {
   if (keep(&first, st->first_post_err) || keep(&first, st->call_rc) || keep(&first, st->start_rc))
     goto out;
   if (st->posts_run != st->posts_accepted || st->posts_accepted != 5)
-    REL_FAIL("threads: %d posts accepted, %d ran before the worker's completion",
+    TEST_FAIL("threads: %d posts accepted, %d ran before the worker's completion",
              st->posts_accepted, st->posts_run);
-  if ((uintptr_t)st->call_result != 7) REL_FAIL("threads: token_call result %p", st->call_result);
+  if ((uintptr_t)st->call_result != 7) TEST_FAIL("threads: token_call result %p", st->call_result);
   if (keep(&first, gloop_move_on_after(10.0, &s))) goto out;
   rc = gloop_event_wait(st->sys_ran);
   /* Only this scope's own deadline means the system task was lost; a
    * cancellation from above (the run was cancelled because a system task
    * could not be started) is a reported failure. */
   if (rc == GLOOP_ECANCELED && gloop_scope_cancelled_caught(s))
-    REL_FAIL("threads: gloop_token_start() returned 0 but the system task never ran");
+    TEST_FAIL("threads: gloop_token_start() returned 0 but the system task never ran");
   keep(&first, gloop_scope_close(s));
   if (keep(&first, rc)) goto out;
-  if (st->sys_runs != 1) REL_FAIL("threads: system task ran %d times", st->sys_runs);
+  if (st->sys_runs != 1) TEST_FAIL("threads: system task ran %d times", st->sys_runs);
 out:
   return first;
 }
@@ -836,7 +836,7 @@ static void thr_finish(void *a) {
   st->tok = NULL;
   st->sys_ran = NULL;
   if (st->posts_run != st->posts_accepted)
-    REL_FAIL("threads: %d posts accepted but %d ran", st->posts_accepted, st->posts_run);
+    TEST_FAIL("threads: %d posts accepted but %d ran", st->posts_accepted, st->posts_run);
 }
 
 /* ======================================================================== */
@@ -876,7 +876,7 @@ static int fd_writer(void *a) {
   size_t written = 0;
   int rc = gloop_write_all(st->data[1], st->out, FD_BYTES, &written);
   if (rc) return rc;
-  if (written != FD_BYTES) REL_FAIL("fd: write_all wrote %zu bytes and returned 0", written);
+  if (written != FD_BYTES) TEST_FAIL("fd: write_all wrote %zu bytes and returned 0", written);
   rc = gloop_notify_closing(st->data[1]);
   if (rc) return rc;
   close(st->data[1]);
@@ -903,7 +903,7 @@ static int fd_main(void *a) {
   if (first == 0 && keep(&first, gloop_move_on_after(1.0, &s)) == 0) {
     rc = gloop_wait_readable(st->quiet[0]);
     keep(&first, gloop_scope_close(s));
-    if (rc == 0) REL_FAIL("fd: nothing was written, yet the quiet socket was readable");
+    if (rc == 0) TEST_FAIL("fd: nothing was written, yet the quiet socket was readable");
     if (rc != GLOOP_ECANCELED) keep(&first, rc);
     if (first == 0) keep(&first, gloop_notify_closing(st->closing[0]));
   }
@@ -911,10 +911,10 @@ static int fd_main(void *a) {
   keep(&first, gloop_nursery_close(n));
   if (first) return first;
   if (st->received != FD_BYTES || st->corrupt)
-    REL_FAIL("fd: received %ld of %d bytes, %d corrupt", st->received, FD_BYTES, st->corrupt);
+    TEST_FAIL("fd: received %ld of %d bytes, %d corrupt", st->received, FD_BYTES, st->corrupt);
   if (st->closing_rc != GLOOP_ECLOSING)
-    REL_FAIL("fd: the closing wait ended with %s", gloop_err_name(st->closing_rc));
-  if (!same_time(gloop_now(), 1.0)) REL_FAIL("fd: ended at t=%g", gloop_now());
+    TEST_FAIL("fd: the closing wait ended with %s", gloop_err_name(st->closing_rc));
+  if (!same_time(gloop_now(), 1.0)) TEST_FAIL("fd: ended at t=%g", gloop_now());
   return 0;
 }
 
@@ -923,7 +923,7 @@ static void fd_prepare(void *a) {
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st->data) != 0 ||
       socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st->quiet) != 0 ||
       socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st->closing) != 0)
-    REL_FAIL("socketpair: %s", strerror(errno));
+    TEST_FAIL("socketpair: %s", strerror(errno));
   for (int i = 0; i < FD_BYTES; i++) st->out[i] = (unsigned char)(i * 7);
 }
 
@@ -997,7 +997,7 @@ typedef struct run_result {
 static run_result run_once(const scenario *sc, int guest, long n, int kind, int persistent) {
   run_result res = {0, 0, 0, 0, 0};
   void *st = calloc(1, sc->state_size);
-  if (st == NULL) REL_FAIL("out of memory");
+  if (st == NULL) TEST_FAIL("out of memory");
   scen_common *c = st;
   c->guest = guest;
   if (sc->prepare) sc->prepare(st);
@@ -1018,32 +1018,32 @@ static run_result run_once(const scenario *sc, int guest, long n, int kind, int 
     int rc = gloop_run(sc->main, st, &o, sa_done_cb, NULL);
     res.counted = gloop_fault_count();
     gloop_fault_inject(-1, 0, 0);
-    if (sa_done.calls > 1) REL_FAIL("done_cb ran %d times", sa_done.calls);
+    if (sa_done.calls > 1) TEST_FAIL("done_cb ran %d times", sa_done.calls);
     if (sa_done.calls == 1) {
       res.started = 1;
-      if (sa_done.message_null) REL_FAIL("the outcome message was NULL");
+      if (sa_done.message_null) TEST_FAIL("the outcome message was NULL");
       if (sa_done.status != rc)
-        REL_FAIL("gloop_run returned %d but the outcome said %d", rc, sa_done.status);
+        TEST_FAIL("gloop_run returned %d but the outcome said %d", rc, sa_done.status);
     } else if (rc >= 0) {
-      REL_FAIL("gloop_run returned %d without calling done_cb", rc);
+      TEST_FAIL("gloop_run returned %d without calling done_cb", rc);
     }
     res.status = rc;
   } else {
-    rel_host_init();
-    if (sc->between) rel_host_set_between(sc->between, st);
-    int rc = rel_host_start(sc->main, st, &o);
+    host_toy_init();
+    if (sc->between) host_toy_set_between(sc->between, st);
+    int rc = host_toy_start(sc->main, st, &o, 0);
     if (rc) {
       res.counted = gloop_fault_count();
       gloop_fault_inject(-1, 0, 0);
-      if (rc > 0) REL_FAIL("start returned a positive value %d", rc);
-      if (rel_host_queued() != 0) REL_FAIL("a failed start posted a callback");
-      if (gloop_in_run()) REL_FAIL("a failed start left a live run");
+      if (rc > 0) TEST_FAIL("start returned a positive value %d", rc);
+      if (host_toy_queued() != 0) TEST_FAIL("a failed start posted a callback");
+      if (gloop_in_run()) TEST_FAIL("a failed start left a live run");
       res.status = rc;
     } else {
       res.started = 1;
-      double limit = rel_real_now() + rel_limit(10.0);
+      double limit = test_real_now() + test_limit(10.0);
       for (;;) {
-        rel_host_outcome out = rel_host_get_outcome();
+        host_toy_stats out = host_toy_get_stats();
         if (out.done_calls) break;
         if (sc->abandon && c->ready) {
           /* Acquisitions from here on belong to the abandon itself, which
@@ -1053,22 +1053,22 @@ static run_result run_once(const scenario *sc, int guest, long n, int kind, int 
           res.abandoned = 1;
           break;
         }
-        if (rel_real_now() > limit) REL_FAIL("the guest run did not finish within 10 s");
-        rel_host_step(0.05);
+        if (test_real_now() > limit) TEST_FAIL("the guest run did not finish within 10 s");
+        host_toy_step(0.05);
       }
       /* Ticks already posted by an abandoned run must be harmless no-ops. */
-      rel_host_drain();
+      host_toy_drain();
       if (!res.abandoned) res.counted = gloop_fault_count();
       gloop_fault_inject(-1, 0, 0);
-      rel_host_outcome out = rel_host_get_outcome();
+      host_toy_stats out = host_toy_get_stats();
       if (res.abandoned) {
-        if (out.done_calls != 0) REL_FAIL("done_cb ran after gloop_abandon_run()");
-        if (gloop_in_run()) REL_FAIL("the abandoned run is still live");
+        if (out.done_calls != 0) TEST_FAIL("done_cb ran after gloop_abandon_run()");
+        if (gloop_in_run()) TEST_FAIL("the abandoned run is still live");
         res.status = 0;
       } else {
-        if (out.done_calls != 1) REL_FAIL("done_cb ran %d times", out.done_calls);
-        if (out.done_in_task || out.done_off_host) REL_FAIL("done_cb ran in a task or off the host");
-        res.status = out.status;
+        if (out.done_calls != 1) TEST_FAIL("done_cb ran %d times", out.done_calls);
+        if (out.done_in_task || out.done_off_host) TEST_FAIL("done_cb ran in a task or off the host");
+        res.status = out.done_status;
       }
     }
   }
@@ -1084,11 +1084,11 @@ static run_result run_once(const scenario *sc, int guest, long n, int kind, int 
  * before is fine too: a thread counted in the baseline (an earlier case's
  * worker, or an emulator's own) may have ended since, and that is no leak. */
 static void settle(const char *what, long want, long (*probe)(void), int at_most) {
-  double limit = rel_real_now() + rel_limit(3.0);
+  double limit = test_real_now() + test_limit(3.0);
   long got;
   while ((got = probe()) != want && !(at_most && got < want)) {
-    if (rel_real_now() > limit) REL_FAIL("leak: %s is %ld after the run, %ld before", what, got, want);
-    rel_real_sleep(0.001);
+    if (test_real_now() > limit) TEST_FAIL("leak: %s is %ld after the run, %ld before", what, got, want);
+    test_real_sleep(0.001);
   }
 }
 
@@ -1112,16 +1112,16 @@ static long probe_heap(void) {
 static void check_clean(const baseline *b) {
   long blocks = atomic_load(&counting.live_blocks), bytes = atomic_load(&counting.live_bytes);
   if (blocks != 0 || bytes != 0)
-    REL_FAIL("leak: %ld block(s), %ld byte(s) of run memory still allocated", blocks, bytes);
+    TEST_FAIL("leak: %ld block(s), %ld byte(s) of run memory still allocated", blocks, bytes);
   /* A worker job still running when its run was abandoned holds the
    * waiting task's stack and the run's wake-up fd until it returns. */
   if (rel_count_maps_of_size(REL_STACK) != 0) {
-    double limit = rel_real_now() + rel_limit(3.0);
-    while (rel_count_maps_of_size(REL_STACK) != 0 && rel_real_now() < limit) rel_real_sleep(0.001);
+    double limit = test_real_now() + test_limit(3.0);
+    while (rel_count_maps_of_size(REL_STACK) != 0 && test_real_now() < limit) test_real_sleep(0.001);
   }
   int stacks = rel_count_maps_of_size(REL_STACK);
   if (stacks != 0) rel_print_maps_of_size(REL_STACK);
-  if (stacks != 0) REL_FAIL("leak: %d task stack mapping(s) still mapped", stacks);
+  if (stacks != 0) TEST_FAIL("leak: %d task stack mapping(s) still mapped", stacks);
   settle("the number of open fds", b->fds, probe_fds, 0);
   settle("the thread count", b->threads, probe_threads, 1);
   if (b->heap >= 0) settle("the C heap in use (bytes)", b->heap, probe_heap, 0);
@@ -1130,9 +1130,9 @@ static void check_clean(const baseline *b) {
 static void normal_run(const scenario *sc, int guest, const baseline *b) {
   run_result r = run_once(sc, guest, -1, 0, 0);
   if (r.status != 0 || !r.started || r.degraded)
-    REL_FAIL("a normal run did not succeed: %s (%d)%s", gloop_err_name(r.status), r.status,
+    TEST_FAIL("a normal run did not succeed: %s (%d)%s", gloop_err_name(r.status), r.status,
              r.degraded ? ", degraded" : "");
-  if (sc->abandon && !r.abandoned) REL_FAIL("a normal run did not reach the abandon point");
+  if (sc->abandon && !r.abandoned) TEST_FAIL("a normal run did not reach the abandon point");
   check_clean(b);
 }
 
@@ -1182,29 +1182,29 @@ static int allowed_code(int kind, int code) {
 static void sweep(const scenario *sc, int guest, const baseline *b, int kind, const char *kname,
                   int persistent) {
   const char *mode = guest ? "guest" : "standalone";
-  rel_label("%s/%s/%s%s: counting", sc->name, mode, kname, persistent ? "/persistent" : "");
-  rel_watchdog(30);
+  test_label("%s/%s/%s%s: counting", sc->name, mode, kname, persistent ? "/persistent" : "");
+  test_watchdog(30);
   run_result base = run_once(sc, guest, LONG_MAX, kind, 0);
-  if (base.status != 0) REL_FAIL("the counting run failed: %s", gloop_err_name(base.status));
+  if (base.status != 0) TEST_FAIL("the counting run failed: %s", gloop_err_name(base.status));
   check_clean(b);
   tally t;
   memset(&t, 0, sizeof t);
   /* Worker threads make the count vary a little from run to run; keep going
    * until a run no longer reaches the armed acquisition. */
   for (long n = 0;; n++) {
-    rel_label("%s/%s/%s%s: N=%ld", sc->name, mode, kname, persistent ? "/persistent" : "", n);
-    rel_watchdog(30);
+    test_label("%s/%s/%s%s: N=%ld", sc->name, mode, kname, persistent ? "/persistent" : "", n);
+    test_watchdog(30);
     run_result r = run_once(sc, guest, n, kind, persistent);
     int injected = r.counted > n;
     check_clean(b);
     if (!injected) {
       if (r.status != 0 || r.degraded)
-        REL_FAIL("no acquisition failed, yet the run ended with %s", gloop_err_name(r.status));
+        TEST_FAIL("no acquisition failed, yet the run ended with %s", gloop_err_name(r.status));
       if (n >= base.counted) break;
       continue;
     }
     t.points++;
-    if (r.status > 0) REL_FAIL("the run's outcome is a positive value %d", r.status);
+    if (r.status > 0) TEST_FAIL("the run's outcome is a positive value %d", r.status);
     if (r.status == 0) {
       if (r.degraded) {
         t.degraded++;
@@ -1215,21 +1215,21 @@ static void sweep(const scenario *sc, int guest, const baseline *b, int kind, co
         t.absorbed++;
       }
     } else if (!allowed_code(kind, r.status)) {
-      REL_FAIL("the failure surfaced as %s (%d), not as an out-of-resources code",
+      TEST_FAIL("the failure surfaced as %s (%d), not as an out-of-resources code",
                gloop_err_name(r.status), r.status);
     } else {
       tally_code(&t, r.status);
     }
     /* The library stays usable after the failure. */
-    rel_label("%s/%s/%s%s: normal run after N=%ld", sc->name, mode, kname,
+    test_label("%s/%s/%s%s: normal run after N=%ld", sc->name, mode, kname,
               persistent ? "/persistent" : "", n);
     normal_run(sc, guest, b);
   }
-  rel_watchdog(0);
+  test_watchdog(0);
   tally_print(sc->name, mode, persistent ? "all/persistent" : kname, &t);
 #ifdef REL_HAVE_LSAN_IFACE
-  if (rel_under_asan() && __lsan_do_recoverable_leak_check() != 0)
-    REL_FAIL("LeakSanitizer found leaks after this sweep (see above)");
+  if (test_under_asan() && __lsan_do_recoverable_leak_check() != 0)
+    TEST_FAIL("LeakSanitizer found leaks after this sweep (see above)");
 #endif
 }
 
@@ -1238,15 +1238,15 @@ static int run_scenario(const scenario *sc) {
    * traffic. It also cannot follow task switches (the library does not
    * announce them as fibers), so its shadow call stack only grows, and the
    * long single-threaded sweeps would overflow it. */
-  if (rel_under_tsan() && !sc->threaded) {
+  if (test_under_tsan() && !sc->threaded) {
     printf("SKIP %s: single-threaded scenario, not run under ThreadSanitizer\n", sc->name);
-    return REL_SKIP_CODE;
+    return TEST_SKIP_CODE;
   }
   printf("scenario %s\n", sc->name);
   for (int guest = 0; guest <= 1; guest++) {
     if (!(sc->modes & (guest ? MODE_GUEST : MODE_STANDALONE))) continue;
-    rel_label("%s/%s: warm-up", sc->name, guest ? "guest" : "standalone");
-    rel_watchdog(30);
+    test_label("%s/%s: warm-up", sc->name, guest ? "guest" : "standalone");
+    test_watchdog(30);
     /* Warm-up runs let the C library set up what it keeps for the life of
      * the process (stdio buffers, thread arenas) before the baseline. */
     baseline b = {0, 0, -1};
@@ -1254,21 +1254,21 @@ static int run_scenario(const scenario *sc) {
     int threads_before = rel_count_threads();
     for (int i = 0; i < 2; i++) {
       run_result r = run_once(sc, guest, -1, 0, 0);
-      if (r.status != 0) REL_FAIL("the warm-up run failed: %s", gloop_err_name(r.status));
+      if (r.status != 0) TEST_FAIL("the warm-up run failed: %s", gloop_err_name(r.status));
     }
     /* Worker threads end on their own soon after the run, and the heap is
      * measured only once they have. probe_heap() creates a thread, which
      * also makes ThreadSanitizer start a background thread of its own for
      * good, so the thread count is taken after it. */
-    int slack = rel_under_tsan() ? 1 : 0;
-    double limit = rel_real_now() + rel_limit(3.0);
-    while (rel_count_threads() > threads_before + slack && rel_real_now() < limit)
-      rel_real_sleep(0.001);
+    int slack = test_under_tsan() ? 1 : 0;
+    double limit = test_real_now() + test_limit(3.0);
+    while (rel_count_threads() > threads_before + slack && test_real_now() < limit)
+      test_real_sleep(0.001);
     b.heap = probe_heap();
     /* A joined thread can linger in /proc for a moment. */
-    limit = rel_real_now() + rel_limit(3.0);
-    while (rel_count_threads() > threads_before + slack && rel_real_now() < limit)
-      rel_real_sleep(0.001);
+    limit = test_real_now() + test_limit(3.0);
+    while (rel_count_threads() > threads_before + slack && test_real_now() < limit)
+      test_real_sleep(0.001);
     b.threads = rel_count_threads();
     normal_run(sc, guest, &b);
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
@@ -1294,40 +1294,37 @@ static int run_point(char **argv, int persistent) {
     fprintf(stderr, "bad scenario, mode, kind or N\n");
     return 2;
   }
-  rel_label("%s/%s/%s%s: N=%ld", sc->name, argv[2], argv[3], persistent ? "/persistent" : "", n);
-  rel_watchdog(30);
+  test_label("%s/%s/%s%s: N=%ld", sc->name, argv[2], argv[3], persistent ? "/persistent" : "", n);
+  test_watchdog(30);
   run_result r = run_once(sc, guest, n, kind, persistent);
-  printf("%s: counted %ld acquisition(s), outcome %s (%d)%s%s\n", rel_label_get(), r.counted,
+  printf("%s: counted %ld acquisition(s), outcome %s (%d)%s%s\n", test_label_get(), r.counted,
          gloop_err_name(r.status), r.status, r.degraded ? ", degraded" : "",
          r.abandoned ? ", abandoned" : "");
   return 0;
 }
 
-int main(int argc, char **argv) {
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  printf("fault injection sweeps\n");
-  if (argc == 2 && strcmp(argv[1], "list") == 0) {
-    for (size_t i = 0; i < NSCEN; i++) printf("%s\n", scenarios[i].name);
-    return 0;
-  }
-  if (argc == 5 || argc == 6) return run_point(argv, argc == 6);
-  if (argc != 2) {
-    fprintf(stderr,
-            "usage: %s <scenario> | all | list\n"
-            "       %s <scenario> standalone|guest memory|stack|thread|fd|all <N> [persistent]\n",
-            argv[0], argv[0]);
-    return 2;
-  }
-  int found = 0, skipped = 0;
+/* The case named after a scenario runs its sweeps; with the words
+ * "standalone|guest memory|stack|thread|fd|all <N> [persistent]" after the
+ * name it runs that single injection point instead. */
+static int fault_case(void) {
+  int nargs;
+  char **args = gloop_test_args(&nargs);
   for (size_t i = 0; i < NSCEN; i++) {
-    if (strcmp(argv[1], "all") == 0 || strcmp(argv[1], scenarios[i].name) == 0) {
-      if (run_scenario(&scenarios[i]) == REL_SKIP_CODE) skipped++;
-      found++;
+    if (strcmp(gloop_test_current(), scenarios[i].name) != 0) continue;
+    if (nargs == 0) return run_scenario(&scenarios[i]);
+    if (nargs == 3 || (nargs == 4 && strcmp(args[3], "persistent") == 0)) {
+      char *point[5] = {NULL, args[-1], args[0], args[1], args[2]};
+      return run_point(point, nargs == 4);
     }
+    TEST_FAIL("usage: <scenario> [standalone|guest memory|stack|thread|fd|all <N> [persistent]]");
   }
-  if (!found) {
-    fprintf(stderr, "unknown scenario '%s'\n", argv[1]);
-    return 2;
-  }
-  return skipped == found ? REL_SKIP_CODE : 0;
+  TEST_FAIL("no scenario named %s in the sweep's table", gloop_test_current());
 }
+
+static const gloop_test_case cases[] = {
+#define GLOOP_TEST(name) {#name, fault_case},
+#include "fault-list.h"
+#undef GLOOP_TEST
+};
+
+int main(int argc, char **argv) { return GLOOP_TEST_MAIN(argc, argv, cases); }

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "test.h"
+#include "harness.h"
 
 typedef struct toy_item {
   gloop_callback_fn fn;
@@ -45,8 +45,12 @@ static struct {
   host_toy_stats stats;
   signed char kinds[TOY_KIND_LOG]; /* 1 threadsafe, 0 not, by callback seq */
 
+  unsigned long queued;
+
   pthread_t host;
   toy_call calls[TOY_MAX_CALLS];
+  void (*between)(void *arg);
+  void *between_arg;
 } toy;
 
 /* GLOOP_TOY_TRACE=1 in the environment prints every post and every callback
@@ -102,6 +106,8 @@ void host_toy_init(void) {
   toy.host = pthread_self();
   toy_unlock();
   memset(toy.calls, 0, sizeof toy.calls);
+  toy.between = NULL;
+  toy.between_arg = NULL;
 }
 
 void host_toy_fini(void) {
@@ -178,6 +184,7 @@ static void enqueue(gloop_callback_fn fn, void *fn_arg, void *host_data, int thr
   else
     toy.head = it;
   toy.tail = it;
+  toy.queued++;
   pthread_cond_signal(&toy.cv);
   toy_unlock();
 }
@@ -302,6 +309,7 @@ static int run_one(double until) {
   it = toy.head;
   toy.head = it->next;
   if (toy.head == NULL) toy.tail = NULL;
+  toy.queued--;
   toy.stats.callbacks_run++;
   if (toy.stats.callbacks_run < TOY_KIND_LOG)
     toy.kinds[toy.stats.callbacks_run] = (signed char)it->threadsafe;
@@ -309,7 +317,27 @@ static int run_one(double until) {
   toy_unlock();
   it->fn(it->arg);
   free(it);
+  if (toy.between) toy.between(toy.between_arg);
   return 1;
+}
+
+int host_toy_step(double wait) {
+  require_host_thread("host_toy_step");
+  return run_one(wait > 0 ? test_real_now() + wait : 0.0);
+}
+
+void host_toy_set_between(void (*fn)(void *arg), void *arg) {
+  require_host_thread("host_toy_set_between");
+  toy.between = fn;
+  toy.between_arg = arg;
+}
+
+unsigned long host_toy_queued(void) {
+  unsigned long n;
+  toy_lock();
+  n = toy.queued;
+  toy_unlock();
+  return n;
 }
 
 void host_toy_run_until(int (*pred)(void *arg), void *arg, double timeout) {
@@ -335,10 +363,12 @@ static int done_fired(void *arg) {
   return done;
 }
 
-void host_toy_run_until_done(void) {
-  host_toy_run_until(done_fired, NULL, 10.0);
+void host_toy_run_until_done_within(double timeout) {
+  host_toy_run_until(done_fired, NULL, timeout);
   host_toy_drain();
 }
+
+void host_toy_run_until_done(void) { host_toy_run_until_done_within(10.0); }
 
 void host_toy_run_for(double seconds) {
   double limit = test_real_now() + seconds;

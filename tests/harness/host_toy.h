@@ -70,9 +70,21 @@ void host_toy_call_after(unsigned long count, gloop_callback_fn fn, void *arg);
  * true. Fails the test if that takes more than test_limit(timeout) real
  * seconds. */
 void host_toy_run_until(int (*pred)(void *arg), void *arg, double timeout);
-/* Runs until done_cb has fired (10 s real-time safety limit), then drains
- * whatever is still queued. */
+/* Runs until done_cb has fired (10 s real-time safety limit, or `timeout`
+ * plain-build seconds scaled by test_limit()), then drains whatever is
+ * still queued. Fails the test when the limit passes first. */
 void host_toy_run_until_done(void);
+void host_toy_run_until_done_within(double timeout);
+/* Runs one queued guest callback, waiting up to `wait` real seconds for one
+ * to arrive (not scaled: a poll interval, not a limit). Returns 1 if one
+ * ran. Host-side calls are not run. */
+int host_toy_step(double wait);
+/* fn(arg) runs on the host thread after every guest callback, until
+ * host_toy_init() or a call with NULL: the place for host-side calls that
+ * must land between two particular ticks. */
+void host_toy_set_between(void (*fn)(void *arg), void *arg);
+/* Guest callbacks queued right now. Any thread. */
+unsigned long host_toy_queued(void);
 /* Keeps the host loop running for `seconds` of real time. */
 void host_toy_run_for(double seconds);
 /* Runs every callback queued right now and any it queues in turn, without

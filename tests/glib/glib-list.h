@@ -1,0 +1,11 @@
+/* glib-list.h - the GLib host's test cases, one GLOOP_TEST(name) line each; the runner and CMake both read this list. */
+GLOOP_TEST(posts_from_threads)
+GLOOP_TEST(wakeups_while_idle)
+GLOOP_TEST(done_once_on_host)
+GLOOP_TEST(quit_while_tasks_run)
+GLOOP_TEST(quit_from_task)
+GLOOP_TEST(sigint_cancels)
+GLOOP_TEST(host_ends_first)
+GLOOP_TEST(sequential_runs)
+GLOOP_TEST(misuse)
+GLOOP_TEST(idle_cpu)

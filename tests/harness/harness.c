@@ -1,0 +1,363 @@
+/* harness.c - the C suites' runner (one case, the list, or all of them forked, in TAP form), their checks, failures, watchdog and real-time helpers. */
+#include "harness.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guestloop/guestloop.h"
+#include "time_scale.h"
+
+static const char *current_case = "?";
+static char label[256];
+static char **case_args;
+static int case_nargs;
+
+const char *gloop_test_current(void) { return current_case; }
+
+char **gloop_test_args(int *count) {
+  if (count) *count = case_nargs;
+  return case_args;
+}
+
+void test_label(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(label, sizeof label, fmt, ap);
+  va_end(ap);
+}
+
+const char *test_label_get(void) { return label; }
+
+/* ---- Failure reporting -------------------------------------------------- */
+
+TEST_NORETURN static void report_and_exit(const char *file, int line, const char *what, int code,
+                                          const char *fmt, va_list ap) {
+  fflush(stdout);
+  fprintf(stderr, "%s:%d: %s", file, line, what);
+  /* Outside a runner (the libFuzzer target) there is no case to name. */
+  if (strcmp(current_case, "?") != 0) fprintf(stderr, " in case %s", current_case);
+  if (label[0] != '\0') fprintf(stderr, " [%s]", label);
+  fputs(": ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  fflush(stderr);
+#ifdef GLOOP_HARNESS_FAIL_ABORTS
+  /* Under libFuzzer a failure must be a crash, so that the input is kept. */
+  if (code == TEST_FAIL_CODE) abort();
+#endif
+  _exit(code);
+}
+
+void test_fail_(const char *file, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  report_and_exit(file, line, "FAIL", TEST_FAIL_CODE, fmt, ap);
+}
+
+void test_skip_(const char *file, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  report_and_exit(file, line, "SKIP", TEST_SKIP_CODE, fmt, ap);
+}
+
+void test_check_int_(const char *file, int line, const char *op, const char *ea, const char *eb,
+                     long long a, long long b, int ok) {
+  if (!ok) test_fail_(file, line, "expected %s %s %s, got %lld vs %lld", ea, op, eb, a, b);
+}
+
+void test_check_uint_(const char *file, int line, const char *op, const char *ea,
+                      const char *eb, unsigned long long a, unsigned long long b, int ok) {
+  if (!ok) test_fail_(file, line, "expected %s %s %s, got %llu vs %llu", ea, op, eb, a, b);
+}
+
+void test_check_err_(const char *file, int line, const char *ea, const char *eb, int a, int b) {
+  if (a != b)
+    test_fail_(file, line, "expected %s == %s, got %d (%s: %s) vs %d (%s)", ea, eb, a,
+               gloop_err_name(a), gloop_strerror(a), b, gloop_err_name(b));
+}
+
+void test_check_dbl_(const char *file, int line, const char *op, const char *ea, const char *eb,
+                     double a, double b, int ok) {
+  if (!ok) test_fail_(file, line, "expected %s %s %s, got %.9g vs %.9g", ea, op, eb, a, b);
+}
+
+void test_check_near_(const char *file, int line, const char *ea, const char *eb, double a,
+                      double b, double eps) {
+  /* Written so that a NaN on either side fails. */
+  if (!(fabs(a - b) <= eps))
+    test_fail_(file, line, "expected %s == %s within %g, got %.9g vs %.9g", ea, eb, eps, a, b);
+}
+
+void test_check_str_(const char *file, int line, const char *ea, const char *eb, const char *a,
+                     const char *b, int want_contains) {
+  int ok;
+  if (a == NULL || b == NULL)
+    ok = 0;
+  else if (want_contains)
+    ok = strstr(a, b) != NULL;
+  else
+    ok = strcmp(a, b) == 0;
+  if (!ok)
+    test_fail_(file, line, "expected %s %s %s, got \"%s\" vs \"%s\"", ea,
+               want_contains ? "to contain" : "==", eb, a ? a : "(null)", b ? b : "(null)");
+}
+
+void test_check_ptr_(const char *file, int line, const char *op, const char *ea, const char *eb,
+                     const void *a, const void *b, int ok) {
+  if (!ok) test_fail_(file, line, "expected %s %s %s, got %p vs %p", ea, op, eb, a, b);
+}
+
+void test_check_null_(const char *file, int line, const char *ea, const void *a, int want_null) {
+  if ((a == NULL) != want_null)
+    test_fail_(file, line, "expected %s %s NULL, got %p", ea, want_null ? "==" : "!=", a);
+}
+
+/* ---- The watchdog ------------------------------------------------------- */
+
+static unsigned watchdog_seconds;
+
+static void write_stderr(const char *s) {
+  size_t n = strlen(s);
+  while (n > 0) {
+    ssize_t w = write(STDERR_FILENO, s, n);
+    if (w <= 0) return;
+    s += w;
+    n -= (size_t)w;
+  }
+}
+
+/* Only async-signal-safe calls here: the case may be stuck anywhere. The
+ * label may be torn if the case is rewriting it at that instant; it is
+ * still NUL-terminated because its last byte is never written. */
+static void on_alarm(int sig) {
+  char num[16];
+  unsigned v = watchdog_seconds;
+  size_t i = sizeof num - 1;
+  (void)sig;
+  num[i] = '\0';
+  do {
+    num[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0 && i > 0);
+  write_stderr("\nFAIL: case ");
+  write_stderr(current_case);
+  if (label[0] != '\0') {
+    write_stderr(" [");
+    write_stderr(label);
+    write_stderr("]");
+  }
+  write_stderr(" killed by the watchdog after ");
+  write_stderr(num + i);
+  write_stderr(" s\n");
+  _exit(TEST_FAIL_CODE);
+}
+
+static unsigned scaled_seconds(unsigned seconds) {
+  double s = test_limit((double)seconds);
+  return s >= 1e6 ? 1000000u : (unsigned)s;
+}
+
+void test_watchdog(unsigned seconds) {
+  static int installed;
+  if (!installed) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    installed = 1;
+  }
+  watchdog_seconds = seconds == 0 ? 0 : scaled_seconds(seconds);
+  alarm(watchdog_seconds);
+}
+
+/* The runner's per-case limit: GLOOP_TEST_TIMEOUT (seconds, not scaled) or
+ * the default scaled by the build's factor. */
+static unsigned case_timeout(void) {
+  const char *env = getenv("GLOOP_TEST_TIMEOUT");
+  if (env && *env) {
+    char *end = NULL;
+    unsigned long v = strtoul(env, &end, 10);
+    if (*end == '\0' && v > 0 && v < 100000) return (unsigned)v;
+  }
+  return scaled_seconds(TEST_DEFAULT_CASE_TIMEOUT);
+}
+
+/* ---- Running cases ------------------------------------------------------ */
+
+/* Runs one case in this process and returns its exit code. */
+static int run_case(const gloop_test_case *c) {
+  current_case = c->name;
+  test_watchdog(0); /* installs the handler */
+  watchdog_seconds = case_timeout();
+  alarm(watchdog_seconds);
+  int rc = c->fn();
+  alarm(0);
+  if (rc == TEST_SKIP_CODE) return TEST_SKIP_CODE;
+  if (rc != 0) {
+    fprintf(stderr, "FAIL: case %s returned %d\n", c->name, rc);
+    return TEST_FAIL_CODE;
+  }
+  return 0;
+}
+
+/* Runs every case in a forked child of its own, so a crash or a leaked run
+ * in one case cannot affect the next, and prints a TAP-style report. */
+static int run_all(const gloop_test_case *cases, size_t n) {
+  size_t failed = 0, skipped = 0;
+  printf("1..%zu\n", n);
+  for (size_t i = 0; i < n; i++) {
+    int status = 0;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+      perror("fork");
+      return TEST_FAIL_CODE;
+    }
+    if (pid == 0) {
+      /* exit(), not _exit(): a passing case must still face the leak check
+       * that sanitizer builds run at exit. */
+      int rc = run_case(&cases[i]);
+      fflush(stdout);
+      exit(rc);
+    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+      printf("ok %zu - %s\n", i + 1, cases[i].name);
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == TEST_SKIP_CODE) {
+      printf("ok %zu - %s # SKIP\n", i + 1, cases[i].name);
+      skipped++;
+    } else {
+      if (WIFSIGNALED(status))
+        printf("not ok %zu - %s (signal %d: %s)\n", i + 1, cases[i].name, WTERMSIG(status),
+               strsignal(WTERMSIG(status)));
+      else
+        printf("not ok %zu - %s (exit %d)\n", i + 1, cases[i].name, WEXITSTATUS(status));
+      failed++;
+    }
+  }
+  printf("# %zu cases: %zu passed, %zu skipped, %zu failed\n", n, n - failed - skipped, skipped,
+         failed);
+  return failed ? TEST_FAIL_CODE : 0;
+}
+
+static void usage(FILE *to, const char *prog) {
+  fprintf(to,
+          "usage: %s [--list | CASE [ARG...]]\n"
+          "  no argument  run every case, each in a child process, with a TAP report\n"
+          "  --list       print the case names, one per line\n"
+          "  CASE         run that one case in this process\n"
+          "Exit codes: 0 passed, %d failed, %d skipped, %d usage error.\n"
+          "GLOOP_TEST_TIME_SCALE multiplies every real-time limit (this build: %g).\n"
+          "GLOOP_TEST_TIMEOUT sets the per-case watchdog in seconds (default %d x scale).\n",
+          prog, TEST_FAIL_CODE, TEST_SKIP_CODE, TEST_USAGE_CODE, test_time_scale(),
+          TEST_DEFAULT_CASE_TIMEOUT);
+}
+
+int gloop_test_main(int argc, char **argv, const gloop_test_case *cases, size_t ncases) {
+  const char *prog = argc > 0 ? argv[0] : "tests";
+  /* Read once here, before any case starts a thread that could read it. */
+  (void)test_time_scale();
+  /* Unbuffered stderr and line-buffered stdout keep the order of messages
+   * intact when a case dies abruptly. */
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  setvbuf(stderr, NULL, _IONBF, 0);
+
+  if (argc <= 1) return run_all(cases, ncases);
+  if (strcmp(argv[1], "--list") == 0 || strcmp(argv[1], "list") == 0) {
+    for (size_t i = 0; i < ncases; i++) printf("%s\n", cases[i].name);
+    return 0;
+  }
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    usage(stdout, prog);
+    return 0;
+  }
+  for (size_t i = 0; i < ncases; i++) {
+    if (strcmp(cases[i].name, argv[1]) != 0) continue;
+    case_args = argv + 2;
+    case_nargs = argc - 2;
+    return run_case(&cases[i]);
+  }
+  fprintf(stderr, "%s: no case named '%s' (see --list)\n", prog, argv[1]);
+  usage(stderr, prog);
+  return TEST_USAGE_CODE;
+}
+
+/* ---- Real time and the build ------------------------------------------- */
+
+double test_real_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+double test_time_scale(void) {
+  static double scale;
+  if (scale == 0.0) scale = gloop_test_time_scale_read();
+  return scale;
+}
+
+double test_limit(double seconds) { return seconds * test_time_scale(); }
+
+void test_real_sleep(double seconds) {
+  struct timespec ts;
+  ts.tv_sec = (time_t)seconds;
+  ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HARNESS_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define HARNESS_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define HARNESS_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define HARNESS_TSAN 1
+#endif
+
+int test_under_asan(void) {
+#ifdef HARNESS_ASAN
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+int test_under_tsan(void) {
+#ifdef HARNESS_TSAN
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+/* ---- PRNG ---------------------------------------------------------------- */
+
+void test_rng_seed(test_rng *r, uint64_t seed) { r->s = seed ? seed : 0x9e3779b97f4a7c15ull; }
+
+uint32_t test_rng_next(test_rng *r) {
+  uint64_t x = r->s;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  r->s = x;
+  return (uint32_t)((x * 0x2545f4914f6cdd1dull) >> 32);
+}
+
+uint32_t test_rng_below(test_rng *r, uint32_t n) { return test_rng_next(r) % n; }
