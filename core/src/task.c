@@ -175,6 +175,27 @@ int gloop__task_spawn(gloop__run *run, struct gloop_nursery *parent, gloop_task_
 
 /* ---- Scheduling ----------------------------------------------------------- */
 
+/* With many tasks, a resume misses the cache (and the TLB) on the task's
+ * record and on the top of its stack: the switch pops the saved registers,
+ * and the task then returns through the frames between its function and the
+ * switch, about a dozen cache lines in all, each a separate miss that the
+ * hardware prefetcher cannot guess. The batch is known in advance, so while
+ * one task runs, the next one's record and stack top are fetched. A
+ * prefetch never faults and changes no state: a task that leaves the batch
+ * before its turn only makes one fetch useless. The ucontext backend keeps
+ * its stack pointer inside the ucontext_t and pays a system call per switch,
+ * so only the record is fetched there. */
+enum { PREFETCH_RECORD_LINES = (sizeof(gloop_task) + 63) / 64, PREFETCH_STACK_LINES = 12 };
+
+static void prefetch_task(const gloop_task *u) {
+  for (int i = 0; i < PREFETCH_RECORD_LINES; i++) __builtin_prefetch((const char *)u + 64 * i);
+#if defined(GLOOP_CTX_ASM)
+  const char *sp = u->ctx.sp;
+  if (sp != NULL)
+    for (int i = 0; i < PREFETCH_STACK_LINES; i++) __builtin_prefetch(sp + 64 * i);
+#endif
+}
+
 size_t gloop__run_batch(gloop__run *run) {
   gloop__queue batch;
   size_t steps = 0;
@@ -182,6 +203,7 @@ size_t gloop__run_batch(gloop__run *run) {
   gloop__queue *n;
   while ((n = gloop__queue_pop(&batch)) != NULL) {
     gloop_task *t = gloop__container_of(n, gloop_task, node);
+    if (batch.next != &batch) prefetch_task(gloop__container_of(batch.next, gloop_task, node));
     resume(run, t);
     steps++;
   }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "guestloop/guestloop-qt.h"
 #include "qt_support.h"
@@ -23,10 +24,11 @@ typedef struct params {
   int busy_tasks;          /* tasks yielding while the Qt timer is probed */
   double busy_s;
   long post_hops;          /* host post chain and burst */
+  int waiting_tasks;       /* tasks waiting on one event while RSS is read */
 } params;
 
-static const params full = {5, 200000, 100, 1000, 10000, 200, 3.0, 100, 2.0, 100000};
-static const params smoke = {1, 1000, 10, 100, 100, 5, 0.2, 10, 0.1, 1000};
+static const params full = {5, 200000, 100, 1000, 10000, 200, 3.0, 100, 2.0, 100000, 10000};
+static const params smoke = {1, 1000, 10, 100, 100, 5, 0.2, 10, 0.1, 1000, 100};
 static params P;
 
 #define SLEEP_S 0.005
@@ -38,6 +40,7 @@ enum metric {
   M_SINGLE_YIELD,
   M_MANY_YIELD,
   M_SPAWN,
+  M_SPAWN_AGAIN,
   M_SLEEP_MEAN,
   M_SLEEP_P99,
   M_IDLE_CPU,
@@ -47,6 +50,7 @@ enum metric {
   M_POST_NTS_CHAIN,
   M_POST_TS_BURST,
   M_POST_NTS_BURST,
+  M_WAITING_RSS,
   M_COUNT
 };
 
@@ -57,6 +61,7 @@ static const struct {
     {"1 task, yield loop", "us/yield"},
     {"100 tasks x 1000 yields", "us/yield"},
     {"spawn 10000 tasks", "us/task"},
+    {"spawn 10000 tasks, again in the same run", "us/task"},
     {"200 x sleep(5 ms): mean lateness", "ms"},
     {"200 x sleep(5 ms): p99 lateness", "ms"},
     {"idle CPU, 1 task sleeping 3 s", "% core"},
@@ -66,6 +71,7 @@ static const struct {
     {"host post chain: GUI-thread", "us/hop"},
     {"host post burst: thread-safe", "us/post"},
     {"host post burst: GUI-thread", "us/post"},
+    {"RSS per waiting task, 10000 tasks", "B/task"},
 };
 
 static double samples[M_COUNT][16];
@@ -107,8 +113,14 @@ static void run_done(const gloop_outcome *o, void *data) {
   step_done();
 }
 
+/* --tick-budget: the runs' tick budget; NAN keeps the default. */
+static double tick_budget = NAN;
+
 static void start_run(gloop_task_fn entry) {
-  int rc = gloop_qt_start(entry, NULL, run_done, NULL, NULL);
+  gloop_options o;
+  gloop_options_init(&o);
+  if (!isnan(tick_budget)) o.tick_budget = tick_budget;
+  int rc = gloop_qt_start(entry, NULL, run_done, NULL, &o);
   if (rc < 0) {
     fprintf(stderr, "bench: cannot start a run: %s\n", gloop_strerror(rc));
     failed = 1;
@@ -158,17 +170,65 @@ static int spawn_worker(void *arg) {
   return gloop_checkpoint();
 }
 
+/* Two bursts in one run: the first is what a fresh run pays, the second
+ * what the same run pays once it has done it before. */
 static int spawn(void *arg) {
   (void)arg;
+  const enum metric burst[2] = {M_SPAWN, M_SPAWN_AGAIN};
+  for (int b = 0; b < 2; b++) {
+    gloop_nursery *n;
+    double t0 = qts_now();
+    int rc = gloop_nursery_open(&n);
+    if (rc < 0) return rc;
+    for (int i = 0; i < P.spawn_tasks && rc == 0; i++)
+      rc = gloop_nursery_start(n, spawn_worker, NULL, NULL, NULL);
+    int close_rc = gloop_nursery_close(n);
+    if (rc < 0 || close_rc < 0) return rc < 0 ? rc : close_rc;
+    record(burst[b], (qts_now() - t0) * 1e6 / (double)P.spawn_tasks);
+  }
+  return 0;
+}
+
+/* Resident memory added by tasks that all wait on one event, read once every
+ * task has reached its wait (the peers measure the same way). */
+static int waiting_count;
+
+static double rss_bytes(void) {
+  long pages_total = 0, pages_res = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f == NULL) return NAN;
+  int ok = fscanf(f, "%ld %ld", &pages_total, &pages_res) == 2;
+  fclose(f);
+  return ok ? (double)pages_res * (double)sysconf(_SC_PAGESIZE) : NAN;
+}
+
+static int waiting_worker(void *arg) {
+  waiting_count++;
+  return gloop_event_wait(arg);
+}
+
+static int waiting(void *arg) {
+  (void)arg;
+  gloop_event *release;
   gloop_nursery *n;
-  double t0 = qts_now();
-  int rc = gloop_nursery_open(&n);
+  int rc = gloop_event_new(&release);
   if (rc < 0) return rc;
-  for (int i = 0; i < P.spawn_tasks && rc == 0; i++)
-    rc = gloop_nursery_start(n, spawn_worker, NULL, NULL, NULL);
+  waiting_count = 0;
+  double rss0 = rss_bytes();
+  rc = gloop_nursery_open(&n);
+  if (rc < 0) {
+    gloop_event_free(release);
+    return rc;
+  }
+  for (int i = 0; i < P.waiting_tasks && rc == 0; i++)
+    rc = gloop_nursery_start(n, waiting_worker, release, NULL, NULL);
+  while (rc == 0 && waiting_count < P.waiting_tasks) rc = gloop_checkpoint();
+  double rss = rss_bytes();
+  int set_rc = gloop_event_set(release);
   int close_rc = gloop_nursery_close(n);
-  if (rc < 0 || close_rc < 0) return rc < 0 ? rc : close_rc;
-  record(M_SPAWN, (qts_now() - t0) * 1e6 / (double)P.spawn_tasks);
+  gloop_event_free(release);
+  if (rc < 0 || set_rc < 0 || close_rc < 0) return rc < 0 ? rc : set_rc < 0 ? set_rc : close_rc;
+  record(M_WAITING_RSS, (rss - rss0) / (double)P.waiting_tasks);
   return 0;
 }
 
@@ -288,6 +348,7 @@ static void next_step(void *data) {
     case 7: post_bench(gloop_qt_post_not_threadsafe, 0, M_POST_NTS_CHAIN); return;
     case 8: post_bench(gloop_qt_post, 1, M_POST_TS_BURST); return;
     case 9: post_bench(gloop_qt_post_not_threadsafe, 1, M_POST_NTS_BURST); return;
+    case 10: start_run(waiting); return;
     default: break;
   }
   fprintf(stderr, "bench: round %d of %d done\n", round_no + 1, P.rounds);
@@ -302,12 +363,13 @@ static void next_step(void *data) {
 /* ---- Main ------------------------------------------------------------------------ */
 
 static void print_table(void) {
-  printf("libguestloop in Qt %s: median [min-max] over %d round%s\n",
-         getenv("QT_NO_GLIB") != NULL ? "(QT_NO_GLIB=1)" : "(default dispatcher)", P.rounds,
+  printf("libguestloop in Qt %s, tick budget %g s: median [min-max] over %d round%s\n",
+         getenv("QT_NO_GLIB") != NULL ? "(QT_NO_GLIB=1)" : "(default dispatcher)",
+         isnan(tick_budget) ? GLOOP_DEFAULT_TICK_BUDGET : tick_budget, P.rounds,
          P.rounds == 1 ? "" : "s");
   if (P.rounds == smoke.rounds && P.spawn_tasks == smoke.spawn_tasks)
     printf("(smoke run: tiny counts, the numbers mean nothing)\n");
-  printf("%-40s %12s %24s  %s\n", "metric", "median", "[min - max]", "unit");
+  printf("%-44s %12s %24s  %s\n", "metric", "median", "[min - max]", "unit");
   for (int m = 0; m < M_COUNT; m++) {
     double sorted[16];
     memcpy(sorted, samples[m], sizeof(double) * (size_t)P.rounds);
@@ -316,7 +378,7 @@ static void print_table(void) {
                                  : (sorted[P.rounds / 2 - 1] + sorted[P.rounds / 2]) / 2;
     char range[64];
     snprintf(range, sizeof range, "[%.3f - %.3f]", sorted[0], sorted[P.rounds - 1]);
-    printf("%-40s %12.3f %24s  %s\n", metric_info[m].name, median, range, metric_info[m].unit);
+    printf("%-44s %12.3f %24s  %s\n", metric_info[m].name, median, range, metric_info[m].unit);
   }
 }
 
@@ -327,8 +389,15 @@ int main(int argc, char **argv) {
       P = smoke;
     } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
       P.rounds = atoi(argv[++i]);
+    } else if (strcmp(argv[i], "--tick-budget") == 0 && i + 1 < argc) {
+      char *end;
+      tick_budget = strtod(argv[++i], &end);
+      if (*end != '\0' || !(tick_budget >= 0 && tick_budget <= 1)) {
+        fprintf(stderr, "bench: --tick-budget takes seconds, 0 to 1\n");
+        return 2;
+      }
     } else {
-      fprintf(stderr, "usage: %s [--smoke] [--rounds N (1-16)]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--smoke] [--rounds N (1-16)] [--tick-budget SECONDS]\n", argv[0]);
       return 2;
     }
   }
