@@ -23,6 +23,7 @@
 #include <cstring>
 #include <ctime>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 #include <fcntl.h>
@@ -304,6 +305,67 @@ inline int run_example(std::vector<std::string> args, int expected_exit = 0,
   }
   std::printf("all checks passed\n");
   return 0;
+}
+
+// ---- Scenarios -------------------------------------------------------------
+// What every example test does around its scenarios: pick one by name, queue
+// it for when the example's loop starts with a watchdog armed, close the
+// window at the end, and check that the program then ended promptly.
+
+// The scenario named by argv[1] if it is one of `names`; otherwise prints the
+// usage and returns the empty string.
+inline std::string pick_scenario(int argc, char **argv, std::initializer_list<const char *> names)
+{
+  std::string usage;
+  for (const char *name : names) {
+    if (argc == 2 && std::strcmp(argv[1], name) == 0)
+      return name;
+    usage += usage.empty() ? name : std::string(" | ") + name;
+  }
+  std::fprintf(stderr, "usage: %s %s\n", argv[0], usage.c_str());
+  return std::string();
+}
+
+// Called inside the example's QApplication constructor (from a
+// Q_COREAPP_STARTUP_FUNCTION): runs `scenario` once the example enters its
+// event loop, and fails the test if it has not finished after `seconds`
+// (scaled by the suite's time scale).
+inline void queue_scenario(void (*scenario)(), int seconds)
+{
+  QMetaObject::invokeMethod(QCoreApplication::instance(), scenario, Qt::QueuedConnection);
+  QTimer::singleShot(seconds * 1000 * kSlowdown, QCoreApplication::instance(), [seconds] {
+    fail(__FILE__, __LINE__,
+         "watchdog: the scenario did not finish within " + std::to_string(seconds * kSlowdown) + " s");
+    QCoreApplication::exit(3);
+  });
+}
+
+// Started when a scenario closes the example's window.
+inline QElapsedTimer &close_clock()
+{
+  static QElapsedTimer clock;
+  return clock;
+}
+
+// Closes the window (or, if the scenario never found one, quits) and starts
+// close_clock().
+inline void close_window(QWidget *window)
+{
+  close_clock().start();
+  if (window != nullptr)
+    window->close();
+  else
+    QCoreApplication::quit();
+}
+
+// For run_example's after_exit: the program ended at most max_ms after the
+// window was closed.
+inline void check_prompt_exit(qint64 max_ms)
+{
+  H_CHECK(close_clock().isValid(), "the window was never closed");
+  qint64 ms = close_clock().elapsed();
+  note("the program ended %lld ms after the window was closed", (long long)ms);
+  H_CHECK(ms <= max_ms, "the program took %lld ms to end after the window closed", (long long)ms);
 }
 
 } // namespace harness
