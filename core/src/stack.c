@@ -1,5 +1,6 @@
-/* stack.c - task stacks: mmap with an optional guard gap, a bounded reuse pool, and the overflow report. */
+/* stack.c - task stacks: slabs with guard gaps, each run's bounded reuse pool, the process-wide slab cache, and the overflow report. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -12,6 +13,7 @@
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #define GLOOP_HAVE_VALGRIND 1
 #endif
@@ -70,12 +72,187 @@ static size_t guard_bytes(const gloop__run *run) {
 
 #define SLAB_STACKS 64
 
+/* ---- The process-wide stack cache ------------------------------------------
+ *
+ * A run's slabs outlive it: at the run's end each slab whose slots are all
+ * free goes to a cache shared by every run of the process, and the next run
+ * that needs a slab of the same class (stack size and guard setting) takes
+ * it from there instead of mapping a new one. A slab in the cache keeps its
+ * guard gaps, so a slot gets its gap once in the slab's life, and keeps the
+ * top pages of each used slot resident, so a task starting on it takes no
+ * page fault: a fresh run starts as warm as the last one ended.
+ *
+ * The cache holds at most `cache_limit` stacks, counted in whole slabs of
+ * SLAB_STACKS (gloop_stack_cache_limit(); 0 turns it off); a slab that does
+ * not fit is unmapped as before. On entry every used slot gives back its
+ * pages except the top CACHE_KEEP bytes (one madvise per slot, at the run's
+ * end), so the cache's resident memory is at most limit x CACHE_KEEP
+ * whatever the tasks did. Slabs with a slot handed over to a worker job
+ * never enter it (the job unmaps that slot when it is freed).
+ *
+ * The cache is a LIFO list linked through a header written at the bottom of
+ * slot 0's stack area (far from the top, where tasks run), so it needs no
+ * heap memory. One mutex guards it; runs touch it once per slab, never per
+ * task. Its mappings go with the process at exit; gloop_stack_cache_release()
+ * unmaps them earlier, and the reliability sweeps call it before they look
+ * for leaked mappings. */
+
+#define CACHE_KEEP ((size_t)8192)
+
+typedef struct cached_slab {
+  struct cached_slab *next;
+  size_t size, guard;  /* the class: stack size and guard-gap bytes */
+  size_t carved;       /* slots 0 .. carved-1 have their gap and were used */
+} cached_slab;
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static cached_slab *cache_head;
+static size_t cache_stacks;   /* stacks in cached slabs and slabs about to enter */
+static size_t cache_limit = GLOOP_DEFAULT_STACK_CACHE_LIMIT;
+static unsigned long long cache_handed; /* used stacks runs got from the cache */
+
+/* A child of fork() must not inherit the lock held by another thread. */
+static void cache_lock_prepare(void) { pthread_mutex_lock(&cache_lock); }
+static void cache_lock_release(void) { pthread_mutex_unlock(&cache_lock); }
+static void cache_lock_init_once(void) {
+  pthread_atfork(cache_lock_prepare, cache_lock_release, cache_lock_release);
+}
+
+static void cache_lock_take(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, cache_lock_init_once);
+  pthread_mutex_lock(&cache_lock);
+}
+
+static size_t slab_bytes(size_t size, size_t guard) { return (size + guard) * SLAB_STACKS; }
+
+static cached_slab *header_of(void *slab, size_t guard) {
+  return (cached_slab *)(void *)((char *)slab + guard);
+}
+
+static void *slab_of(cached_slab *h) { return (char *)h - h->guard; }
+
+/* Unmaps a list of slabs taken off the cache (outside the lock). */
+static void unmap_list(cached_slab *h) {
+  while (h != NULL) {
+    cached_slab *next = h->next;
+    munmap(slab_of(h), slab_bytes(h->size, h->guard));
+    h = next;
+  }
+}
+
+/* Takes slabs off the cache until it holds at most `keep` stacks; returns
+ * them as a list for the caller to unmap. Lock held. */
+static cached_slab *cache_shrink_locked(size_t keep) {
+  cached_slab *out = NULL;
+  cached_slab **pp = &cache_head;
+  /* The oldest slabs (the list's tail) go first: walk to the kept prefix. */
+  size_t kept = 0;
+  while (*pp != NULL && kept + SLAB_STACKS <= keep) {
+    kept += SLAB_STACKS;
+    pp = &(*pp)->next;
+  }
+  out = *pp;
+  *pp = NULL;
+  for (cached_slab *h = out; h != NULL; h = h->next) cache_stacks -= SLAB_STACKS;
+  return out;
+}
+
+/* A cached slab of the class, or NULL; *carved says how many of its slots
+ * are ready (guarded and used before). */
+static void *cache_take(size_t size, size_t guard, size_t *carved) {
+  cache_lock_take();
+  cached_slab **pp = &cache_head;
+  while (*pp != NULL && ((*pp)->size != size || (*pp)->guard != guard)) pp = &(*pp)->next;
+  cached_slab *h = *pp;
+  if (h != NULL) {
+    *pp = h->next;
+    cache_stacks -= SLAB_STACKS;
+    cache_handed += h->carved;
+  }
+  pthread_mutex_unlock(&cache_lock);
+  if (h == NULL) return NULL;
+  *carved = h->carved;
+  return slab_of(h);
+}
+
+/* Offers a slab whose slots are all free to the cache; 0 if it took it. */
+static int cache_put(char *slab, size_t size, size_t guard, size_t carved) {
+  cache_lock_take();
+  int room = cache_stacks + SLAB_STACKS <= cache_limit;
+  if (room) cache_stacks += SLAB_STACKS; /* reserved while the pages go back */
+  pthread_mutex_unlock(&cache_lock);
+  if (!room) return -1;
+  size_t slot = size + guard;
+  for (size_t i = 0; i < carved; i++) {
+    char *lo = slab + i * slot + guard;
+    madvise(lo, size - CACHE_KEEP, MADV_DONTNEED);
+  }
+  cached_slab *h = header_of(slab, guard);
+  h->size = size;
+  h->guard = guard;
+  h->carved = carved;
+  cache_lock_take();
+  /* The bound may have been lowered meanwhile: it holds for every slab
+   * that enters after the change. */
+  room = cache_stacks <= cache_limit;
+  if (room) {
+    h->next = cache_head;
+    cache_head = h;
+  } else {
+    cache_stacks -= SLAB_STACKS;
+  }
+  pthread_mutex_unlock(&cache_lock);
+  return room ? 0 : -1;
+}
+
+int gloop_stack_cache_limit(size_t max_stacks) {
+  cache_lock_take();
+  cache_limit = max_stacks;
+  cached_slab *drop = cache_shrink_locked(max_stacks);
+  pthread_mutex_unlock(&cache_lock);
+  unmap_list(drop);
+  return 0;
+}
+
+int gloop_stack_cache_release(void) {
+  cache_lock_take();
+  cached_slab *drop = cache_shrink_locked(0);
+  pthread_mutex_unlock(&cache_lock);
+  unmap_list(drop);
+  return 0;
+}
+
+int gloop_stack_cache_get_info(gloop_stack_cache_info *out) {
+  if (out == NULL) return GLOOP_EINVAL;
+  cache_lock_take();
+  size_t n = 0;
+  for (cached_slab *h = cache_head; h != NULL; h = h->next) n += SLAB_STACKS;
+  out->stacks = n;
+  out->limit = cache_limit;
+  out->reused = cache_handed;
+  pthread_mutex_unlock(&cache_lock);
+  return 0;
+}
+
 static void register_stack(gloop__stack *st) {
 #ifdef GLOOP_HAVE_VALGRIND
   st->vg_id = VALGRIND_STACK_REGISTER((char *)st->base + st->guard,
                                       (char *)st->base + st->map_size);
 #else
   st->vg_id = 0;
+#endif
+}
+
+/* A slot carved from a slab, which a former run (on any thread) may have
+ * used: valgrind may have marked parts of it inaccessible (frames it saw
+ * die, or a stack switch it took for a stack pointer moving within one
+ * stack); to the new task the whole stack is merely uninitialised. */
+static void reuse_stack(const gloop__stack *st) {
+#ifdef GLOOP_HAVE_VALGRIND
+  VALGRIND_MAKE_MEM_UNDEFINED((char *)st->base + st->guard, st->map_size - st->guard);
+#else
+  (void)st;
 #endif
 }
 
@@ -89,6 +266,12 @@ static void deregister_stack(const gloop__stack *st) {
 
 static int protect_guard(void *p, size_t guard) {
   if (guard == 0 || mprotect(p, guard, PROT_NONE) == 0) return 0;
+  /* The cached slabs' gaps count against the same limit: give them back
+   * and try once more before failing. */
+  if (errno == ENOMEM) {
+    gloop_stack_cache_release();
+    if (mprotect(p, guard, PROT_NONE) == 0) return 0;
+  }
   if (errno == ENOMEM) {
     /* Splitting the mapping hit vm.max_map_count: each guarded stack costs
      * two mappings. Say which limit and which option. */
@@ -143,20 +326,28 @@ static int carve_slot(gloop__run *run, gloop__stack *out) {
       run->stacks.slab_held = held;
       run->stacks.slabs_alloc = n;
     }
-    void *p = map_region(slot * SLAB_STACKS);
+    size_t carved = 0;
+    char *p = cache_take(run->stacks.size, guard, &carved);
+    if (p == NULL) p = map_region(slot * SLAB_STACKS);
     if (p == NULL) return GLOOP_ENOMEM;
     run->stacks.slab_held[run->stacks.nslabs] = 0;
     run->stacks.slabs[run->stacks.nslabs++] = p;
     run->stacks.slab_cursor = p;
+    run->stacks.slab_guarded = p + carved * slot;
     run->stacks.slab_left = SLAB_STACKS;
   }
-  int rc = protect_guard(run->stacks.slab_cursor, guard);
-  if (rc) return rc;
+  /* A slot a former run used has its gap already. */
+  int reused = run->stacks.slab_cursor < run->stacks.slab_guarded;
+  if (!reused) {
+    int rc = protect_guard(run->stacks.slab_cursor, guard);
+    if (rc) return rc;
+  }
   out->base = run->stacks.slab_cursor;
   out->map_size = slot;
   out->guard = guard;
   out->in_slab = 1;
   register_stack(out);
+  reuse_stack(out);
   run->stacks.slab_cursor += slot;
   run->stacks.slab_left--;
   return 0;
@@ -235,8 +426,15 @@ static void unmap_slab(char *slab, size_t slot, uint64_t held) {
 void gloop__stack_pool_drain(gloop__run *run) {
   while (run->stacks.pool_len > 0) deregister_stack(&run->stacks.pool[--run->stacks.pool_len]);
   run->stacks.pool_trimmed = 0;
-  size_t slot = run->stacks.size + guard_bytes(run);
-  for (size_t i = 0; i < run->stacks.nslabs; i++) unmap_slab(run->stacks.slabs[i], slot, run->stacks.slab_held[i]);
+  size_t guard = guard_bytes(run);
+  size_t slot = run->stacks.size + guard;
+  for (size_t i = 0; i < run->stacks.nslabs; i++) {
+    /* Only the newest slab may have slots no task used yet. */
+    size_t carved = i + 1 == run->stacks.nslabs ? SLAB_STACKS - run->stacks.slab_left : SLAB_STACKS;
+    if (run->stacks.slab_held[i] != 0 ||
+        cache_put(run->stacks.slabs[i], run->stacks.size, guard, carved) != 0)
+      unmap_slab(run->stacks.slabs[i], slot, run->stacks.slab_held[i]);
+  }
   gloop__free(&run->alloc, run->stacks.slabs);
   gloop__free(&run->alloc, run->stacks.slab_held);
   gloop__free(&run->alloc, run->stacks.pool);

@@ -31,12 +31,15 @@ typedef struct gloop__stacks {
   size_t nslabs, slabs_alloc;
   char *slab_cursor;            /* next never-used slot of the newest slab */
   size_t slab_left;
+  char *slab_guarded;           /* newest slab: slots below this already have their guard gap */
   void *altstack;               /* our sigaltstack, if we installed one */
 } gloop__stacks;
 
 /* usable area: [base + guard, base + map_size) */
 int gloop__stack_alloc(struct gloop__run *run, size_t size, gloop__stack *out);
 void gloop__stack_release(struct gloop__run *run, gloop__stack *s);
+/* The run's end: its free stacks go back, whole slabs to the process-wide
+ * cache while it has room (see stack.c), the rest to the system. */
 void gloop__stack_pool_drain(struct gloop__run *run);
 /* Abandon with a worker job in flight: the job's function may still read
  * the task's stack (its argument often lives there), so the stack's pages

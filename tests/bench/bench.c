@@ -331,9 +331,9 @@ static int probe_steps(const config *c, double *vals) {
  * Pooled: nurseries of spawn_batch trivial tasks, opened and closed one after
  * another, after one untimed nursery that fills the run's stack pool; every
  * later task takes a cached stack. Fresh: spawn_fresh tasks at once in a run
- * of their own, so every stack is a new mapping (with the default guard
- * page) that is faulted in, and every one beyond the pool's capacity is
- * unmapped again when its task ends. */
+ * of their own, after the process-wide stack cache is emptied, so every
+ * stack is carved from a new slab, gets its guard gap and is faulted in,
+ * and the slabs beyond the cache's bound are unmapped when the run ends. */
 
 typedef struct spawn_job {
   const config *c;
@@ -378,6 +378,9 @@ static int probe_spawn(const config *c, double *vals) {
   vals[0] = j.pooled_ns;
 
   j.ran = 0;
+  /* Fresh means fresh: not the stacks the pooled run left in the
+   * process-wide cache. */
+  gloop_stack_cache_release();
   double t0 = gloop__bench_now_ns();
   rc = gloop_run(spawn_fresh_main, &j, NULL, NULL, NULL);
   double t1 = gloop__bench_now_ns();

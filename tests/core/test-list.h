@@ -15,6 +15,12 @@ GLOOP_TEST(run_standalone_threads)
 GLOOP_TEST(run_start_usable)
 GLOOP_TEST(api_options_version)
 
+/* test_stack_cache.c */
+GLOOP_TEST(stack_cache_reuse)
+GLOOP_TEST(stack_cache_bound)
+GLOOP_TEST(stack_cache_two_threads)
+GLOOP_TEST(stack_cache_guard_kept)
+
 /* test_sched.c */
 GLOOP_TEST(sched_batch_fifo)
 GLOOP_TEST(sched_wake_later_batch)
@@ -171,6 +177,7 @@ GLOOP_TEST(boundary_start_at_end_guest)
 GLOOP_TEST(boundary_starts_racing_the_end)
 GLOOP_TEST(boundary_abandon_with_work_queued)
 GLOOP_TEST(boundary_abandon_with_jobs_in_flight)
+GLOOP_TEST(boundary_abandon_with_jobs_in_flight_cached)
 GLOOP_TEST(boundary_epoll_failure_standalone)
 GLOOP_TEST(boundary_epoll_failure_guest)
 

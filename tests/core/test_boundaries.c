@@ -481,7 +481,7 @@ static int page_mapped(const void *p) {
   return found;
 }
 
-TEST_CASE(boundary_abandon_with_jobs_in_flight) {
+static int abandon_with_jobs_in_flight(void) {
   memset(&jf, 0, sizeof jf);
   host_toy_init();
   ASSERT_OK(gloop_start_guest_run(jf_main, NULL, host_toy_post_threadsafe, ab_done, NULL));
@@ -502,7 +502,35 @@ TEST_CASE(boundary_abandon_with_jobs_in_flight) {
     while (page_mapped(jf.bufs[i]) && test_real_now() < limit) test_real_sleep(0.001);
     ASSERT_FALSE(page_mapped(jf.bufs[i]));
   }
-  /* The early job's stack stayed with the run, which unmapped it. */
+  /* The early job's stack stayed with the run, which unmapped it: a slab
+   * with a stack handed over never enters the process-wide stack cache. */
   ASSERT_FALSE(page_mapped(jf.bufs[JF_HELD]));
+  return 0;
+}
+
+TEST_CASE(boundary_abandon_with_jobs_in_flight) {
+  ASSERT_OK(gloop_stack_cache_release());
+  return abandon_with_jobs_in_flight();
+}
+
+static int jf_warm_main(void *arg) {
+  (void)arg;
+  return gloop_checkpoint();
+}
+
+/* The same with the run's stacks taken from the process-wide cache, where
+ * an earlier run left them. */
+TEST_CASE(boundary_abandon_with_jobs_in_flight_cached) {
+  ASSERT_OK(gloop_stack_cache_release());
+  ASSERT_OK(gloop_run(jf_warm_main, NULL, NULL, NULL, NULL));
+  gloop_stack_cache_info info;
+  ASSERT_OK(gloop_stack_cache_get_info(&info));
+  ASSERT_EQ_UINT(info.stacks, 64);
+  unsigned long long reused = info.reused;
+  int rc = abandon_with_jobs_in_flight();
+  if (rc) return rc;
+  ASSERT_OK(gloop_stack_cache_get_info(&info));
+  ASSERT_TRUE(info.reused > reused);
+  ASSERT_EQ_UINT(info.stacks, 0);
   return 0;
 }

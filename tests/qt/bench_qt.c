@@ -214,6 +214,9 @@ static int waiting(void *arg) {
   int rc = gloop_event_new(&release);
   if (rc < 0) return rc;
   waiting_count = 0;
+  /* Stacks that earlier runs left in the process-wide cache are resident
+   * already and would hide their memory from the difference below. */
+  gloop_stack_cache_release();
   double rss0 = rss_bytes();
   rc = gloop_nursery_open(&n);
   if (rc < 0) {

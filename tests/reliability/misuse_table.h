@@ -37,6 +37,7 @@ MISUSE(token_post_null, "gloop_token_post", "token or fn is NULL", EINVAL, "fn i
 MISUSE(timer_start_null_cb, "gloop_timer_start", "cb is NULL", EINVAL, "")
 MISUSE(mock_clock_new_null, "gloop_mock_clock_new", "out is NULL", EINVAL, "")
 MISUSE(to_thread_null_fn, "gloop_to_thread", "fn is NULL", EINVAL, "")
+MISUSE(stack_cache_info_null, "gloop_stack_cache_get_info", "out is NULL", EINVAL, "")
 MISUSE(free_null, "gloop_*_free", "the object is NULL", OK, "every gloop_X_free(NULL) is a no-op; gloop_clock_free(NULL) returns 0")
 
 MISUSE_SECTION("Double close and wrong order")
@@ -226,6 +227,9 @@ MISUSE(sleep_denormal, "gloop_sleep", "seconds is the smallest denormal", OK, "r
 MISUSE(mock_clock_new_below_zero, "gloop_mock_clock_new", "start is -1e9", OK, "sleeps and timers on it fire on time")
 MISUSE(run_tick_budget_inf, "gloop_run", "gloop_options.tick_budget is +inf", OK, "a tick runs until no task is ready")
 MISUSE(run_idle_timeout_inf, "gloop_run", "gloop_options.thread_idle_timeout is +inf", OK, "idle workers stay until the run ends")
+MISUSE(stack_cache_limit_zero, "gloop_stack_cache_limit", "max_stacks is 0", OK, "the cache is emptied and stays off: each run unmaps its stacks at its end")
+MISUSE(stack_cache_limit_max, "gloop_stack_cache_limit", "max_stacks is SIZE_MAX", OK, "no bound: every slab whose stacks are all free is kept")
+MISUSE(stack_cache_release_in_task, "gloop_stack_cache_release", "called from a task of a live run", OK, "only cached stacks go; stacks in use stay with their runs (core.stack_cache_two_threads does it from another thread)")
 MISUSE(channel_new_past_ptrdiff, "gloop_channel_new", "capacity x elem_size above PTRDIFF_MAX", ENOMEM, "refused before any allocator is asked")
 
 MISUSE_SECTION("Bad flags, sizes and file descriptors")

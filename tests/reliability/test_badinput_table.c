@@ -239,6 +239,8 @@ static int row_timer_start_null_cb(void) { return in_task(t_timer_start_null_cb)
 
 static int row_mock_clock_new_null(void) { return gloop_mock_clock_new(0.0, 0.0, NULL); }
 
+static int row_stack_cache_info_null(void) { return gloop_stack_cache_get_info(NULL); }
+
 static int t_to_thread_null_fn(void) { return gloop_to_thread(NULL, NULL, 0, NULL); }
 static int row_to_thread_null_fn(void) { return in_task(t_to_thread_null_fn); }
 
@@ -1008,6 +1010,37 @@ static int t_channel_new_past_ptrdiff(void) {
   return rc;
 }
 static int row_channel_new_past_ptrdiff(void) { return in_task(t_channel_new_past_ptrdiff); }
+
+static int row_stack_cache_limit_zero(void) {
+  int rc = gloop_stack_cache_limit(0);
+  gloop_stack_cache_info info = {1, 1, 0};
+  if (rc == 0) rc = gloop_run(noop_main, NULL, NULL, NULL, NULL);
+  if (rc == 0) rc = gloop_stack_cache_get_info(&info);
+  REL_CHECK(rc != 0 || (info.stacks == 0 && info.limit == 0), "the cache kept %zu stacks with bound 0",
+            info.stacks);
+  gloop_stack_cache_limit(GLOOP_DEFAULT_STACK_CACHE_LIMIT);
+  return rc;
+}
+static int row_stack_cache_limit_max(void) {
+  int rc = gloop_stack_cache_limit(SIZE_MAX);
+  gloop_stack_cache_info info = {0, 0, 0};
+  if (rc == 0) rc = gloop_run(noop_main, NULL, NULL, NULL, NULL);
+  if (rc == 0) rc = gloop_stack_cache_get_info(&info);
+  REL_CHECK(rc != 0 || (info.stacks > 0 && info.limit == SIZE_MAX),
+            "an unbounded cache kept %zu stacks of the run", info.stacks);
+  gloop_stack_cache_limit(GLOOP_DEFAULT_STACK_CACHE_LIMIT);
+  gloop_stack_cache_release();
+  return rc;
+}
+static int t_stack_cache_release_in_task(void) {
+  volatile char buf[4096];
+  int rc = gloop_stack_cache_release();
+  /* The task's own stack, and a new task's, still work. */
+  memset((char *)buf, 1, sizeof buf);
+  if (rc == 0) rc = gloop_checkpoint();
+  return rc != 0 ? rc : buf[100] == 1 ? 0 : ROW_MISMATCH;
+}
+static int row_stack_cache_release_in_task(void) { return in_task(t_stack_cache_release_in_task); }
 
 static int row_mock_clock_new_out_of_range(void) {
   gloop_clock *c = NULL;

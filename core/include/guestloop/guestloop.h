@@ -123,10 +123,12 @@ typedef struct gloop_options {
   /** Allocator for all loop memory except stacks; NULL = realloc/free. */
   gloop_realloc_fn realloc_fn;
   void *realloc_ud;
-  /** How many stacks of finished tasks keep their memory for reuse (reuse
-   * costs no system call and no page fault); stacks freed beyond this bound
-   * give their pages back to the system. 0 = default (1024). The same bound
-   * applies to recycled task records. */
+  /** How many stacks of finished tasks keep their memory for reuse within
+   * the run (reuse costs no system call and no page fault); stacks freed
+   * beyond this bound give their pages back to the system while the run is
+   * idle. 0 = default (1024). The same bound applies to recycled task
+   * records. At the run's end its stacks go to the process-wide stack cache
+   * (gloop_stack_cache_limit()). */
   size_t stack_cache;
   /** Seconds a tick may keep running batches while work remains before it
    * hands control back to the host. 0 = exactly one batch per tick. Default
@@ -187,7 +189,8 @@ GLOOP_API int gloop_run(gloop_task_fn entry, void *arg, const gloop_options *opt
 
 /** Abandons the live run on this thread at once, as a host that goes away
  * early must: tasks do not resume, their cleanup code does not run, all their
- * stacks and loop memory are freed, the helper thread is joined, done_cb is
+ * stacks and loop memory are freed (stacks go to the process-wide stack
+ * cache, see gloop_stack_cache_limit()), the helper thread is joined, done_cb is
  * not called, and ticks already posted become no-ops. Work accepted through
  * tokens and not yet run: posts run now, in host context with no run live;
  * a thread waiting in gloop_token_call() returns GLOOP_EABANDONED; system
@@ -226,6 +229,53 @@ GLOOP_API int gloop_in_run(void);
 /** Current time of the live run's clock, in seconds. NaN if no run is live on
  * this thread. Context: task or host context. */
 GLOOP_API double gloop_now(void);
+
+/* ------------------------------------------------------------------------ */
+/* The process-wide stack cache                                             */
+/* ------------------------------------------------------------------------ */
+
+/** Default bound of the process-wide stack cache, in stacks. */
+#define GLOOP_DEFAULT_STACK_CACHE_LIMIT ((size_t)4096)
+
+/** Task stacks of the runs' default size are mapped 64 at a time ("slabs").
+ * When a run ends (or is abandoned), each slab whose stacks are all free
+ * goes to a cache shared by all runs of the process, up to a bound, and a
+ * later run with the same stack size and guard_pages setting, on any
+ * thread, takes its stacks from there: no mapping, no guard-gap system call
+ * and no page fault for a stack an earlier run used. A cached stack keeps
+ * at most its top 8 KiB resident (the rest goes back to the system as it
+ * enters), so the cache holds at most limit x 8 KiB of memory, plus
+ * address space (NORESERVE) and, with guard pages, two memory mappings per
+ * stack. Stacks of other sizes (gloop_nursery_start_ex()) are never cached.
+ * The cache's mappings go with the process; gloop_stack_cache_release()
+ * gives them back earlier.
+ *
+ * Sets the bound to max_stacks (counted in whole slabs of 64: a slab enters
+ * only if the cache then holds at most max_stacks stacks) and unmaps the
+ * cached slabs beyond it now. 0 turns the cache off (every run then unmaps
+ * its stacks at its end, as without a cache); SIZE_MAX removes the bound.
+ * Default GLOOP_DEFAULT_STACK_CACHE_LIMIT. Stacks in use by live runs are
+ * not affected. Returns 0 (it cannot fail). Context: any thread, any time,
+ * also during a run; not from a signal handler. */
+GLOOP_API int gloop_stack_cache_limit(size_t max_stacks);
+
+/** Unmaps every stack in the process-wide cache now (the bound stays).
+ * Useful before measuring a process's mappings or memory, or when a
+ * program that ran many tasks is done with them for good. Returns 0 (it
+ * cannot fail). Context: any thread, any time; not from a signal handler. */
+GLOOP_API int gloop_stack_cache_release(void);
+
+/** What the process-wide stack cache holds. */
+typedef struct gloop_stack_cache_info {
+  size_t stacks;             /**< stacks in the cache now */
+  size_t limit;              /**< its bound (gloop_stack_cache_limit()) */
+  unsigned long long reused; /**< stacks that runs took from the cache, used by an
+                                  earlier run, since the process started */
+} gloop_stack_cache_info;
+
+/** Fills *out. Errors: GLOOP_EINVAL (out is NULL). Context: any thread, any
+ * time; not from a signal handler. */
+GLOOP_API int gloop_stack_cache_get_info(gloop_stack_cache_info *out);
 
 /* ------------------------------------------------------------------------ */
 /* Clocks                                                                   */
