@@ -375,7 +375,7 @@ typedef struct gloop__waiter {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   enum gloop__helper_cmd cmd;   /* under mu */
-  gloop__ns timeout;            /* under mu: relative real timeout, -1 = forever */
+  gloop__ns until;              /* under mu: end of the wait on the monotonic clock, -1 = never */
   int woken;                    /* under mu: the wake-up fired in the last wait */
   gloop_callback_fn tick;       /* what the helper posts when its wait ends */
   struct epoll_event ev[GLOOP__MAX_EVENTS]; /* ready fds of the last wait */

@@ -101,9 +101,17 @@ static void *helper_main(void *arg) {
   for (;;) {
     while (w->cmd == GLOOP__HELPER_IDLE) pthread_cond_wait(&w->cv, &w->mu);
     if (w->cmd == GLOOP__HELPER_EXIT) break;
-    gloop__ns timeout = w->timeout;
+    gloop__ns until = w->until;
     w->cmd = GLOOP__HELPER_IDLE;
     pthread_mutex_unlock(&w->mu);
+    /* The wait was handed over as an end time, not a duration: the
+     * condition-variable wake-up that brought the hand-over here took tens
+     * of microseconds that a duration would add to every deadline. */
+    gloop__ns timeout = -1;
+    if (until >= 0) {
+      timeout = gloop__ns_sub(until, gloop__mono_ns());
+      if (timeout < 0) timeout = 0;
+    }
     int woken = gloop__wait_events(run, timeout);
     pthread_mutex_lock(&w->mu);
     if (w->cmd == GLOOP__HELPER_EXIT) break;
@@ -129,8 +137,9 @@ int gloop__helper_start(gloop__run *run, gloop_callback_fn tick) {
 
 void gloop__helper_hand(gloop__run *run, gloop__ns timeout) {
   gloop__waiter *w = &run->wait;
+  gloop__ns until = timeout < 0 ? -1 : gloop__ns_add(gloop__mono_ns(), timeout);
   pthread_mutex_lock(&w->mu);
-  w->timeout = timeout;
+  w->until = until;
   w->cmd = GLOOP__HELPER_WAIT;
   pthread_cond_signal(&w->cv);
   pthread_mutex_unlock(&w->mu);
