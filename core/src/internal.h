@@ -389,11 +389,11 @@ void gloop__wait_fini(struct gloop__run *run);
  * fds in run->wait.ev and returns whether the wake-up fired. The helper
  * thread in guest mode, the calling thread in a standalone run. */
 int gloop__wait_events(struct gloop__run *run, gloop__ns timeout);
-/* Guest mode: start the helper; hand it the next wait (host thread, after
- * an idle tick); take (and clear) whether its last wait saw the wake-up;
- * stop it (joins). */
+/* Guest mode: start the helper; hand it the next wait, ending at `until`
+ * on the monotonic clock, -1 = never (host thread, after an idle tick);
+ * take (and clear) whether its last wait saw the wake-up; stop it (joins). */
 int gloop__helper_start(struct gloop__run *run, gloop_callback_fn tick);
-void gloop__helper_hand(struct gloop__run *run, gloop__ns timeout);
+void gloop__helper_hand(struct gloop__run *run, gloop__ns until);
 int gloop__helper_take_woken(struct gloop__run *run);
 void gloop__helper_stop(struct gloop__run *run);
 
@@ -445,6 +445,13 @@ typedef struct gloop__run {
   enum gloop__run_phase phase;
   int autojump_due;             /* the last idle wait was an autojump wait */
   gloop__ns idle_wait;          /* set by the tick when idle: real ns to wait, -1 forever */
+  /* Deadlines closer than a wake-up (guest mode, real clock; run.c). */
+  gloop__ns spin_max;           /* gloop_options.timer_spin in ns, 0 = off */
+  gloop__ns wake_lead;          /* learned: from a timed wait's end to its tick */
+  gloop__ns wake_target;        /* end of the helper's current timed wait, -1 none */
+  gloop__ns idle_next;          /* set with idle_wait: the deadline waited for */
+  gloop__ns early_for;          /* the deadline the helper's last wait ended early for, -1 none */
+  unsigned long spins;          /* ticks that waited for a deadline on the host thread */
   uint64_t ticks;
   uint64_t reentered;           /* ticks that arrived while a tick was running */
 

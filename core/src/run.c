@@ -86,6 +86,7 @@ void gloop_options_init(gloop_options *o) {
   memset(o, 0, sizeof *o);
   o->guard_pages = 1;
   o->tick_budget = GLOOP_DEFAULT_TICK_BUDGET;
+  o->timer_spin = GLOOP_DEFAULT_TIMER_SPIN;
 }
 
 /* ---- Timers on the heap ----------------------------------------------------- */
@@ -138,6 +139,82 @@ void gloop__run_poke(gloop__run *run) {
   if (run->in_tick || run->tick_scheduled) return;
   run->tick_scheduled = 1;
   gloop__wake_signal(run->wake);
+}
+
+/* ---- Deadlines closer than a wake-up ------------------------------------------ *
+ *
+ * In guest mode a due deadline reaches its task through two thread hops:
+ * the helper's timed wait ends (kernel timer, then the helper is
+ * scheduled), the helper posts to the host, and the host thread wakes and
+ * runs a pass of its loop before the tick. The run learns how long that
+ * takes, from the end of a timed wait to the tick it led to (wake_lead, a
+ * running average over timed waits not cut short by a wake-up, each sample
+ * capped at spin_max), and ends the helper's timed waits that much early.
+ * A tick that then finds that same deadline still ahead, with nothing else
+ * to do, waits the rest on the host thread, polling the clock, if the rest
+ * is no longer than spin_max (gloop_options.timer_spin); then the next
+ * tick runs the timer. Any other deadline goes through the helper.
+ * A timer still fires only once the clock has reached its deadline: the
+ * early wake moves the wait, never the timer. A post to the run ends the
+ * polling at once; a ready fd is seen when the deadline's tick runs. Off
+ * for mock clocks and in gloop_run(), where the waiting thread runs the
+ * tick itself. */
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+/* Whether the tick waited for deadline `next`, `d` ns away, on the host
+ * thread (then it is due, or a post arrived, and the run is busy). */
+static int spin_for(gloop__run *run, gloop__ns next, gloop__ns d) {
+  if (!run->guest || run->mock || next != run->early_for || d > run->spin_max) return 0;
+  run->spins++;
+  while (gloop__mono_ns() < next && !gloop__entryq_pending(run->eq)) cpu_relax();
+  return 1;
+}
+
+/* A tick that a timed wait's end led to: learn how late it came. */
+static void learn_wake_lead(gloop__run *run, int woken) {
+  gloop__ns target = run->wake_target;
+  run->wake_target = -1;
+  if (target < 0 || woken || run->wait.nev > 0) return;
+  gloop__ns late = gloop__ns_sub(gloop__mono_ns(), target);
+  if (late < 0) late = 0;
+  if (late > run->spin_max) late = run->spin_max;
+  run->wake_lead += (late - run->wake_lead) / 8;
+}
+
+/* The end of the helper's next wait: `wait` ns from now, less the learned
+ * lead for a timed wait on the real clock. */
+static gloop__ns wait_until(gloop__run *run, gloop__ns wait) {
+  run->early_for = -1;
+  if (wait < 0) return -1;
+  gloop__ns now = gloop__mono_ns();
+  if (run->mock || run->spin_max == 0) return gloop__ns_add(now, wait);
+  gloop__ns lead = run->wake_lead < wait ? run->wake_lead : wait;
+  if (lead > 0) run->early_for = run->idle_next;
+  run->wake_target = gloop__ns_add(now, wait - lead);
+  return run->wake_target;
+}
+
+int gloop_timer_spin_info(double *wake_lead, unsigned long *spins) {
+  gloop__run *run = tls_run;
+  if (run == NULL) return GLOOP_ENORUN;
+  if (wake_lead) *wake_lead = (double)run->wake_lead / 1e9;
+  if (spins) *spins = run->spins;
+  return 0;
+}
+
+int gloop_timer_spin_set_lead(double wake_lead) {
+  gloop__run *run = tls_run;
+  if (run == NULL) return GLOOP_ENORUN;
+  if (isnan(wake_lead) || wake_lead < 0) return GLOOP_EINVAL;
+  run->wake_lead = gloop__sec_to_ns(wake_lead);
+  return 0;
 }
 
 /* ---- The tick ------------------------------------------------------------------ */
@@ -232,7 +309,9 @@ static enum tick_result tick(gloop__run *run, int woken) {
   } else {
     gloop__ns d = gloop__ns_sub(next, gloop__run_now(run));
     if (d <= 0) return TICK_BUSY;
+    if (spin_for(run, next, d)) return TICK_BUSY;
     run->idle_wait = d;
+    run->idle_next = next;
   }
   if (run->idle_wait == 0) return TICK_BUSY;
   /* Before handing the wait to another thread, look once without blocking:
@@ -326,6 +405,7 @@ static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_
   if (tls_run != NULL) return GLOOP_ERUNNING;
   if (isnan(opts.tick_budget) || opts.tick_budget < 0) return GLOOP_EINVAL;
   if (isnan(opts.thread_idle_timeout) || opts.thread_idle_timeout < 0) return GLOOP_EINVAL;
+  if (isnan(opts.timer_spin) || opts.timer_spin < 0) return GLOOP_EINVAL;
   size_t stack = opts.stack_size ? opts.stack_size : GLOOP_DEFAULT_STACK_SIZE;
   if (stack < GLOOP_MIN_STACK_SIZE || stack > GLOOP_MAX_STACK_SIZE) return GLOOP_ESTACKSIZE;
   size_t page = gloop__page_size();
@@ -347,6 +427,9 @@ static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_
   run->stacks.guard = opts.guard_pages != 0;
   run->stacks.pool_cap = opts.stack_cache ? opts.stack_cache : 1024;
   run->budget = gloop__sec_to_ns(opts.tick_budget);
+  run->spin_max = gloop__sec_to_ns(opts.timer_spin);
+  run->wake_target = -1;
+  run->early_for = -1;
   run->clock = opts.clock;
   run->max_threads = opts.max_threads ? opts.max_threads : 16;
   run->thread_idle = opts.thread_idle_timeout > 0 ? opts.thread_idle_timeout : 10.0;
@@ -463,6 +546,7 @@ static void guest_tick(void *arg) {
     return;
   }
   int woken = gloop__helper_take_woken(run);
+  learn_wake_lead(run, woken);
   run->tick_scheduled = 1;
   switch (tick(run, woken)) {
     case TICK_DONE:
@@ -473,7 +557,7 @@ static void guest_tick(void *arg) {
       break;
     case TICK_IDLE:
       run->tick_scheduled = 0;
-      gloop__helper_hand(run, run->idle_wait);
+      gloop__helper_hand(run, wait_until(run, run->idle_wait));
       break;
   }
 }

@@ -135,9 +135,8 @@ int gloop__helper_start(gloop__run *run, gloop_callback_fn tick) {
   return 0;
 }
 
-void gloop__helper_hand(gloop__run *run, gloop__ns timeout) {
+void gloop__helper_hand(gloop__run *run, gloop__ns until) {
   gloop__waiter *w = &run->wait;
-  gloop__ns until = timeout < 0 ? -1 : gloop__ns_add(gloop__mono_ns(), timeout);
   pthread_mutex_lock(&w->mu);
   w->until = until;
   w->cmd = GLOOP__HELPER_WAIT;

@@ -21,6 +21,12 @@ GLOOP_TEST(stack_cache_bound)
 GLOOP_TEST(stack_cache_two_threads)
 GLOOP_TEST(stack_cache_guard_kept)
 
+/* test_timer_spin.c */
+GLOOP_TEST(timer_spin_never_early)
+GLOOP_TEST(timer_spin_learns_lead)
+GLOOP_TEST(timer_spin_off)
+GLOOP_TEST(timer_spin_options)
+
 /* test_sched.c */
 GLOOP_TEST(sched_batch_fifo)
 GLOOP_TEST(sched_wake_later_batch)

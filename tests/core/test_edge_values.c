@@ -269,6 +269,13 @@ TEST_CASE(edge_values_run_options) {
     rc = gloop_run(option_main, NULL, &o, NULL, NULL);
     printf("thread_idle_timeout %-12g -> %s\n", v, gloop_err_name(rc));
     ASSERT_ERR(rc, bad ? GLOOP_EINVAL : 0);
+
+    gloop_options_init(&o);
+    o.timer_spin = v;
+    rc = gloop_run(option_main, NULL, &o, NULL, NULL);
+    printf("timer_spin          %-12g -> %s\n", v, gloop_err_name(rc));
+    ASSERT_ERR(rc, bad ? GLOOP_EINVAL : 0);
+    if (!bad) ASSERT_OK(test_guest_run(option_main, NULL, &o, 1));
   }
   return 0;
 }

@@ -113,13 +113,15 @@ static void run_done(const gloop_outcome *o, void *data) {
   step_done();
 }
 
-/* --tick-budget: the runs' tick budget; NAN keeps the default. */
+/* --tick-budget, --timer-spin: the runs' options; NAN keeps the default. */
 static double tick_budget = NAN;
+static double timer_spin = NAN;
 
 static void start_run(gloop_task_fn entry) {
   gloop_options o;
   gloop_options_init(&o);
   if (!isnan(tick_budget)) o.tick_budget = tick_budget;
+  if (!isnan(timer_spin)) o.timer_spin = timer_spin;
   int rc = gloop_qt_start(entry, NULL, run_done, NULL, &o);
   if (rc < 0) {
     fprintf(stderr, "bench: cannot start a run: %s\n", gloop_strerror(rc));
@@ -385,6 +387,17 @@ static void print_table(void) {
   }
 }
 
+/* An option's value in seconds, 0 to 1. */
+static int seconds_arg(const char *option, const char *arg, double *out) {
+  char *end;
+  *out = strtod(arg, &end);
+  if (*end != '\0' || !(*out >= 0 && *out <= 1)) {
+    fprintf(stderr, "bench: %s takes seconds, 0 to 1\n", option);
+    return -1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   P = full;
   for (int i = 1; i < argc; i++) {
@@ -393,14 +406,13 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
       P.rounds = atoi(argv[++i]);
     } else if (strcmp(argv[i], "--tick-budget") == 0 && i + 1 < argc) {
-      char *end;
-      tick_budget = strtod(argv[++i], &end);
-      if (*end != '\0' || !(tick_budget >= 0 && tick_budget <= 1)) {
-        fprintf(stderr, "bench: --tick-budget takes seconds, 0 to 1\n");
-        return 2;
-      }
+      if (seconds_arg("--tick-budget", argv[++i], &tick_budget) != 0) return 2;
+    } else if (strcmp(argv[i], "--timer-spin") == 0 && i + 1 < argc) {
+      if (seconds_arg("--timer-spin", argv[++i], &timer_spin) != 0) return 2;
     } else {
-      fprintf(stderr, "usage: %s [--smoke] [--rounds N (1-16)] [--tick-budget SECONDS]\n", argv[0]);
+      fprintf(stderr,
+              "usage: %s [--smoke] [--rounds N (1-16)] [--tick-budget SECONDS] [--timer-spin SECONDS]\n",
+              argv[0]);
       return 2;
     }
   }

@@ -992,6 +992,21 @@ static int row_run_tick_budget_inf(void) {
   o.tick_budget = INFINITY;
   return gloop_run(noop_main, NULL, &o, NULL, NULL);
 }
+static int row_run_timer_spin_nan(void) {
+  gloop_options o;
+  gloop_options_init(&o);
+  o.timer_spin = NAN;
+  int a = gloop_run(noop_main, NULL, &o, NULL, NULL);
+  o.timer_spin = -1;
+  int b = gloop_run(noop_main, NULL, &o, NULL, NULL);
+  return a != b ? ROW_MISMATCH : a;
+}
+static int row_run_timer_spin_inf(void) {
+  gloop_options o;
+  gloop_options_init(&o);
+  o.timer_spin = INFINITY;
+  return gloop_run(noop_main, NULL, &o, NULL, NULL);
+}
 static void *row_identity(void *a) { return a; }
 static int idle_inf_main(void *a) {
   (void)a;

@@ -142,12 +142,24 @@ typedef struct gloop_options {
    * INFINITY (or anything beyond GLOOP_CLOCK_MAX) = idle workers never exit
    * before the run ends. */
   double thread_idle_timeout;
+  /** Guest mode, real clock: the longest the host thread may wait for a
+   * deadline inside a tick. A due deadline reaches its task through the
+   * helper thread and a post to the host, which takes time (tens of
+   * microseconds, more under load); the run learns how long and ends the
+   * helper's waits that much early, and a tick that then finds the
+   * earliest deadline closer than that, with nothing else to do, waits the
+   * rest polling the clock instead of returning to the host, for at most
+   * this long. Timers never fire before their deadline. 0 = off (every
+   * deadline goes through the helper and the host). +inf = no bound.
+   * Default GLOOP_DEFAULT_TIMER_SPIN. Negative or NaN: GLOOP_EINVAL. */
+  double timer_spin;
 } gloop_options;
 
 #define GLOOP_DEFAULT_STACK_SIZE ((size_t)256 * 1024)
 #define GLOOP_MIN_STACK_SIZE ((size_t)16 * 1024)
 #define GLOOP_MAX_STACK_SIZE ((size_t)1024 * 1024 * 1024)
 #define GLOOP_DEFAULT_TICK_BUDGET 0.001
+#define GLOOP_DEFAULT_TIMER_SPIN 0.0002
 /** Clock readings lie strictly between -GLOOP_CLOCK_MAX and GLOOP_CLOCK_MAX
  * seconds (about 292 years; time is kept in 64-bit nanoseconds). Durations
  * and deadlines beyond it are accepted and mean "never" (or "at once" for a

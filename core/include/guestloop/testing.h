@@ -31,6 +31,18 @@ GLOOP_API void gloop_fault_inject(long n, int kinds, int persistent);
  * how many N values to try. Any thread. */
 GLOOP_API long gloop_fault_count(void);
 
+/** Test hook: how the live guest run on this thread meets deadlines
+ * (gloop_options.timer_spin): the wake-up lead it has learned, in seconds,
+ * and how many ticks waited for a deadline on the host thread. Either
+ * pointer may be NULL. Errors: GLOOP_ENORUN. Context: task or host context
+ * of the run. */
+GLOOP_API int gloop_timer_spin_info(double *wake_lead, unsigned long *spins);
+/** Test hook: sets the live run's learned wake-up lead (seconds; the run
+ * goes on learning from there), so a test can make the helper thread's
+ * waits end well before their deadlines. Errors: GLOOP_EINVAL (NaN or
+ * negative), GLOOP_ENORUN. Context: task or host context of the run. */
+GLOOP_API int gloop_timer_spin_set_lead(double wake_lead);
+
 #ifdef __cplusplus
 }
 #endif
