@@ -150,10 +150,11 @@ void gloop__run_poke(gloop__run *run) {
  * takes, from the end of a timed wait to the tick it led to (wake_lead, a
  * running average over timed waits not cut short by a wake-up, each sample
  * capped at spin_max), and ends the helper's timed waits that much early.
- * A tick that then finds that same deadline still ahead, with nothing else
- * to do, waits the rest on the host thread, polling the clock, if the rest
- * is no longer than spin_max (gloop_options.timer_spin); then the next
- * tick runs the timer. Any other deadline goes through the helper.
+ * A tick that then finds that same deadline still ahead, or any deadline
+ * closer than the lead (a round trip through the helper would take
+ * longer), with nothing else to do, waits the rest on the host thread,
+ * polling the clock, if the rest is no longer than spin_max
+ * (gloop_options.timer_spin); then the next tick runs the timer.
  * A timer still fires only once the clock has reached its deadline: the
  * early wake moves the wait, never the timer. A post to the run ends the
  * polling at once; a ready fd is seen when the deadline's tick runs. Off
@@ -171,7 +172,8 @@ static void cpu_relax(void) {
 /* Whether the tick waited for deadline `next`, `d` ns away, on the host
  * thread (then it is due, or a post arrived, and the run is busy). */
 static int spin_for(gloop__run *run, gloop__ns next, gloop__ns d) {
-  if (!run->guest || run->mock || next != run->early_for || d > run->spin_max) return 0;
+  if (!run->guest || run->mock || d > run->spin_max) return 0;
+  if (next != run->early_for && d > run->wake_lead) return 0;
   run->spins++;
   while (gloop__mono_ns() < next && !gloop__entryq_pending(run->eq)) cpu_relax();
   return 1;

@@ -26,6 +26,7 @@ GLOOP_TEST(timer_spin_never_early)
 GLOOP_TEST(timer_spin_learns_lead)
 GLOOP_TEST(timer_spin_off)
 GLOOP_TEST(timer_spin_options)
+GLOOP_TEST(timer_spin_short_deadline)
 
 /* test_sched.c */
 GLOOP_TEST(sched_batch_fifo)
