@@ -429,8 +429,15 @@ void gloop__stack_pool_drain(gloop__run *run) {
   size_t guard = guard_bytes(run);
   size_t slot = run->stacks.size + guard;
   for (size_t i = 0; i < run->stacks.nslabs; i++) {
-    /* Only the newest slab may have slots no task used yet. */
-    size_t carved = i + 1 == run->stacks.nslabs ? SLAB_STACKS - run->stacks.slab_left : SLAB_STACKS;
+    /* Only the newest slab may have slots that never got their gap: those
+     * beyond both what this run carved and what it took ready from the
+     * cache. */
+    size_t carved = SLAB_STACKS;
+    if (i + 1 == run->stacks.nslabs) {
+      size_t ready = (size_t)(run->stacks.slab_guarded - (char *)run->stacks.slabs[i]) / slot;
+      carved = SLAB_STACKS - run->stacks.slab_left;
+      if (ready > carved) carved = ready;
+    }
     if (run->stacks.slab_held[i] != 0 ||
         cache_put(run->stacks.slabs[i], run->stacks.size, guard, carved) != 0)
       unmap_slab(run->stacks.slabs[i], slot, run->stacks.slab_held[i]);
