@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "cpp_test.hpp"
+#include "harness/harness.hpp"
 
 namespace {
 

@@ -38,7 +38,7 @@ static int busy_task(void *arg) {
 static int main_busy(void *arg) {
   busy_state *s = arg;
   s->end = gloop_now() + BUSY_SECONDS;
-  double cpu0 = qt_cpu_seconds(), wall0 = qts_now();
+  double cpu0 = test_cpu_seconds(), wall0 = qts_now();
   qts_probe_start(PROBE_MS);
   gloop_nursery *n;
   int rc = gloop_nursery_open(&n);
@@ -58,7 +58,7 @@ static int main_busy(void *arg) {
   /* The busy phase is over (every task has ended): the probe's window. */
   qts_probe_stop(&s->probe_ticks, &s->probe_gap);
   s->main_end = qts_now();
-  s->cpu_share = (qt_cpu_seconds() - cpu0) / (s->main_end - wall0);
+  s->cpu_share = (test_cpu_seconds() - cpu0) / (s->main_end - wall0);
   return rc < 0 ? rc : close_rc;
 }
 
@@ -151,13 +151,13 @@ static int main_sleepers(void *arg) {
 static void idle_begin(void *data) {
   idle_state *s = data;
   CHECK_INT(s->sleeping, ==, SLEEPERS);
-  s->cpu0 = qt_cpu_seconds();
+  s->cpu0 = test_cpu_seconds();
   s->wall0 = qts_now();
 }
 
 static void idle_end(void *data) {
   idle_state *s = data;
-  double cpu = qt_cpu_seconds() - s->cpu0;
+  double cpu = test_cpu_seconds() - s->cpu0;
   double wall = qts_now() - s->wall0;
   s->percent = 100.0 * cpu / wall;
   printf("idle_cpu: %d tasks sleeping, %.2f s: %.3f ms CPU = %.3f %% of a core (limit %.1f %%)\n",
