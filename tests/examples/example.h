@@ -294,6 +294,28 @@ inline void close_window(QWidget *window)
     QCoreApplication::quit();
 }
 
+// What every scenario of a window-driving test does around its own part:
+// w.window is the example's main window, checked to be shown; find(w) finds
+// the widgets in it, checks them and says whether the part can go on; the
+// run's main task gets time to open and publish its nursery
+// (a real user cannot click within the first frame either); then the part
+// runs, the GUI thread's longest stall is checked against stall_limit_ms
+// (if >= 0), and the window (w.window) is closed.
+template <class Widgets>
+void drive(bool (*find)(Widgets &), void (*part)(const Widgets &), double stall_limit_ms = -1)
+{
+  probe().start();
+  Widgets w;
+  w.window = main_window();
+  if (w.window != nullptr && find(w)) {
+    wait_ms(300);
+    part(w);
+  }
+  if (stall_limit_ms >= 0)
+    check_stall_probe(stall_limit_ms);
+  close_window(w.window);
+}
+
 // For run()'s after_exit: the program ended at most max_ms after the
 // window was closed.
 inline void check_prompt_exit(qint64 max_ms)
