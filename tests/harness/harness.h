@@ -86,6 +86,10 @@ TEST_NORETURN void test_skip_(const char *file, int line, const char *fmt, ...) 
  * thread may call it. */
 void test_expect_fail_(const char *file, int line, const char *fmt, ...) TEST_PRINTF(3, 4);
 #define TEST_EXPECT_FAIL(...) test_expect_fail_(__FILE__, __LINE__, __VA_ARGS__)
+#define TEST_EXPECT_(c, ...)                                                    \
+  do {                                                                          \
+    if (!(c)) test_expect_fail_(__FILE__, __LINE__, __VA_ARGS__);               \
+  } while (0)
 /* How many failures test_expect_fail_() has reported in this process. */
 int test_failed_checks(void);
 
