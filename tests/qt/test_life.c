@@ -52,7 +52,7 @@ static int main_with_workers(void *arg) {
   for (int i = 0; i < WORKERS; i++) CHECK_OK(gloop_nursery_start(n, worker, s, NULL, NULL));
   if (s->quit_from_task) {
     CHECK_OK(gloop_sleep(0.03));
-    s->quit_at = qts_now();
+    s->quit_at = test_real_now();
     if (s->exit_from_task != 0)
       qts_exit(s->exit_from_task);
     else
@@ -71,7 +71,7 @@ static void life_done(const gloop_outcome *o, void *data) {
   life_state *s = data;
   CHECK_ERR(o->status, GLOOP_ECANCELED);
   s->done_calls++;
-  s->done_at = qts_now();
+  s->done_at = test_real_now();
   s->cleanups_at_done = s->cleanups;
   s->visible_at_done = qts_visible(s->window);
 }
@@ -88,7 +88,7 @@ static void quit_now(void *data) {
     qts_after(5, quit_now, s);
     return;
   }
-  s->quit_at = qts_now();
+  s->quit_at = test_real_now();
   gloop_qt_app_quit(qt_app);
   /* The quit was held back: the run and the window are still there. */
   s->quit_rc_in_run = gloop_in_run();
@@ -104,7 +104,7 @@ QT_CASE(quit_while_running) {
   qts_after(100, quit_now, &s);
   test_capture_begin();
   int code = gloop_qt_app_exec(app);
-  double returned_at = qts_now();
+  double returned_at = test_real_now();
   const char *err = test_capture_end();
   CHECK_INT(code, ==, 0);
   CHECK_INT(s.quit_rc_in_run, ==, 1);
@@ -130,7 +130,7 @@ static void close_window(void *data) {
     qts_after(5, close_window, s);
     return;
   }
-  s->quit_at = qts_now();
+  s->quit_at = test_real_now();
   CHECK_OK(gloop_qt_widget_close(s->window));
 }
 
@@ -145,7 +145,7 @@ QT_CASE(quit_last_window) {
   qts_after(100, close_window, &s);
   test_capture_begin();
   int code = gloop_qt_app_exec(app);
-  double returned_at = qts_now();
+  double returned_at = test_real_now();
   const char *err = test_capture_end();
   CHECK_INT(code, ==, 0);
   CHECK_INT(s.cleanups, ==, WORKERS);
@@ -227,7 +227,7 @@ static void exit_when_started(void *data) {
     qts_after(5, exit_when_started, s);
     return;
   }
-  s->quit_at = qts_now();
+  s->quit_at = test_real_now();
   qts_exit(3);
   /* exit() returns at once; the run is still live, and the window up. */
   s->quit_rc_in_run = gloop_in_run();
@@ -244,7 +244,7 @@ QT_CASE(qt_exit_while_running) {
   qts_after(100, exit_when_started, &s);
   test_capture_begin();
   int code = gloop_qt_app_exec(app);
-  double returned_at = qts_now();
+  double returned_at = test_real_now();
   const char *err = test_capture_end();
   CHECK_INT(code, ==, 3);
   CHECK_INT(s.quit_rc_in_run, ==, 1);
@@ -539,7 +539,7 @@ static void *qj_job(void *arg) {
   (void)arg;
   atomic_store(&qj_started, 1);
   for (int i = 0; i < 3000 && gloop_thread_check_cancelled() == 0; i++) usleep(10000);
-  qj_job_end = qts_now();
+  qj_job_end = test_real_now();
   return NULL;
 }
 
@@ -554,7 +554,7 @@ static void qj_quit_when_started(void *arg) {
     qts_after(5, qj_quit_when_started, NULL);
     return;
   }
-  qj_quit_at = qts_now();
+  qj_quit_at = test_real_now();
   gloop_qt_app_quit(qt_app);
 }
 
@@ -565,7 +565,7 @@ QT_CASE(quit_while_job_polls) {
   qts_after(20, qj_quit_when_started, NULL);
   test_capture_begin();
   int code = gloop_qt_app_exec(app);
-  double took = qts_now() - qj_quit_at;
+  double took = test_real_now() - qj_quit_at;
   test_capture_end();
   printf("exec() returned %.1f ms after the quit (the job ended %.1f ms after it)\n", took * 1000,
          (qj_job_end - qj_quit_at) * 1000);
