@@ -58,20 +58,25 @@ static void write_all(int fd, const char *s, size_t n) {
 
 static void write_report(const char *s) { write_all(report_fd, s, strlen(s)); }
 
-/* Copies what a running capture holds so far to the real stderr, so that a
- * failure shows what the code under test said before it. Only
- * async-signal-safe calls: the watchdog uses it too. */
+/* How much of the running capture has been shown on the real stderr. */
+static volatile off_t capture_shown;
+
+/* Copies what a running capture holds, and has not shown yet, to the real
+ * stderr, so that a failure shows what the code under test said before it.
+ * Only async-signal-safe calls: the watchdog uses it too. */
 static void dump_capture(void) {
   char buf[4096];
-  off_t at = 0;
+  off_t at = capture_shown;
   ssize_t n;
   if (capture_fd < 0) return;
-  write_report("--- stderr captured so far ---\n");
-  while ((n = pread(capture_fd, buf, sizeof buf, at)) > 0) {
+  if ((n = pread(capture_fd, buf, sizeof buf, at)) <= 0) return;
+  write_report("--- captured stderr ---\n");
+  do {
     write_all(report_fd, buf, (size_t)n);
     at += n;
-  }
+  } while ((n = pread(capture_fd, buf, sizeof buf, at)) > 0);
   write_report("--- end of captured stderr ---\n");
+  capture_shown = at;
 }
 
 /* Prints "<file>:<line>: <what> in case <name> [<label>]: <message>" as one
@@ -465,6 +470,7 @@ void test_capture_begin(void) {
   /* Reports go to the saved stderr before fd 2 moves, so none is lost. */
   report_fd = saved;
   sanitizer_report_to(saved);
+  capture_shown = 0;
   capture_file = f;
   capture_fd = fileno(f);
   if (dup2(capture_fd, STDERR_FILENO) < 0) TEST_FAIL("test_capture_begin: dup2: %s", strerror(errno));
@@ -484,7 +490,8 @@ const char *test_capture_end(void) {
   capture_text[n] = '\0';
   fclose(capture_file);
   capture_file = NULL;
-  fputs(capture_text, stderr);
+  /* Echoed, less what a failure has shown already. */
+  if ((size_t)capture_shown < n) fputs(capture_text + capture_shown, stderr);
   return capture_text;
 }
 

@@ -1,4 +1,4 @@
-/* harness.h - the one test harness of the C suites: the case table and runner, checks, fail/skip, the watchdog and real-time helpers. */
+/* harness.h - the one test harness of every suite: the case table and runner, checks, fail/skip, the watchdog, stderr capture and real-time helpers. */
 #ifndef GLOOP_HARNESS_H
 #define GLOOP_HARNESS_H
 
