@@ -282,8 +282,11 @@ static void selftest_fail_body(void) {
   TEST_FAIL("the harness's deliberate failure that ends the case");
 }
 
+/* The watchdog is armed for 1 s here, once the case runs (a runner that
+ * starts slowly, as Qt's under a sanitizer, has had its full limit). */
 static void selftest_hang_body(void) {
   fputs("harness_hang: this goes to stderr before the case hangs\n", stderr);
+  test_watchdog(1);
   for (;;) pause();
 }
 
@@ -296,10 +299,12 @@ static void selftest_crash_body(void) {
 }
 
 static int run_selftest(void (*body)(void)) {
-  if (test_selftest_host != NULL)
+  if (test_selftest_host != NULL) {
+    printf("# %s runs in the suite's host\n", current_case);
     test_selftest_host(body);
-  else
+  } else {
     body();
+  }
   return 0;
 }
 

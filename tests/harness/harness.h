@@ -176,13 +176,16 @@ const char *test_capture_end(void);
 /* ---- The harness's own cases --------------------------------------------------
  *
  * Every runner also knows three cases of the harness itself, which show how
- * an outcome is reported: "harness_fail" fails a check, "harness_hang"
- * blocks until the watchdog ends it, "harness_crash" writes through a null
- * pointer. They are not listed (--list) and not run by the no-argument
+ * an outcome is reported: "harness_fail" fails a check (one that lets the
+ * case go on, then one that ends it), "harness_hang" arms the watchdog for
+ * 1 s (scaled) and blocks until it fires, "harness_crash" writes to an
+ * unmapped address. They are not listed (--list) and not run by the no-argument
  * mode; tests/harness/outcomes.c runs them in every suite's runner and
  * checks that each suite reports them the same way. A suite whose cases run
  * inside something else (the example tests run theirs inside the example's
- * event loop) sets test_selftest_host to a function that runs `body` there. */
+ * event loop) sets test_selftest_host to a function that runs `body` there;
+ * the case then says so on stdout ("# harness_fail runs in the suite's
+ * host"). */
 extern void (*test_selftest_host)(void (*body)(void));
 
 /* ---- Real time and the build ------------------------------------------------ */
