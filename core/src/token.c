@@ -8,47 +8,53 @@
 
 /* ---- The shape of a token ----------------------------------------------------------
  *
- * A post is two words, {fn, data}, written into the token's ring of RING
- * slots; the host runs the slots in order. The token itself is an entry of
- * its run's entry queue (entry.c), queued once per burst: the `queued` flag
- * says it is on the queue (or about to be), and a producer that finds it set
- * queues nothing. So a post into an awake run costs two atomic
- * read-modify-writes on a line that stays with the posting thread between
- * the host's drains (taking `busy`, and publishing `head`), and no
- * allocation.
+ * A token is a first-in first-out queue of slots with one producer at a
+ * time, drained by the host. A post is one slot, {fn, data}; a start or a
+ * call is a slot that names an entry ({NULL, entry}: a node that copies the
+ * task's name, or the caller's waiting request), so everything one thread
+ * sends through a token runs in the order it was sent. Slots live in
+ * segments of SEG slots chained by `next`: the producer fills the newest
+ * segment and links a fresh one when it is full; the host runs the oldest
+ * and gives each segment back (one spare is kept) once it has run all of
+ * its slots. So the producer never waits for the host and never reads the
+ * host's position; a post into an awake run allocates nothing (a segment
+ * per SEG posts, recycled, while the host keeps up).
+ *
+ * The token itself is an entry of its run's entry queue (entry.c), queued
+ * once per burst: `queued` says it is on the queue (or about to be), and a
+ * producer that finds it set queues nothing. So a post into an awake run
+ * costs two atomic read-modify-writes on a line that stays with the posting
+ * thread between the host's drains (taking `busy`, and publishing `head`).
  *
  * One producer at a time: `busy` serialises the threads that use one token
- * (a post holds it for a few dozen instructions and calls no user code), so
- * the ring has a single producer. A thread that finds it taken waits for it
- * to be released; tokens used by one thread each (the usual case) never wait.
+ * (a post holds it for a few dozen instructions and calls no user code). A
+ * thread that finds it taken waits for it to be released; tokens used by
+ * one thread each (the usual case) never wait.
  *
- * Work that does not fit a slot goes to the token's overflow: a stack of
- * entries (nodes for posts when the ring is full and for starts, the
- * caller's request for calls), newest first, which the host takes whole and
- * runs oldest first, after the ring slots published before them. Order per
- * thread holds because once the overflow holds anything (`ovf_count`:
- * entries not yet run) every later post goes there too, until the host has
- * run them all.
- *
- * The host side (token_arrived()) clears `queued` before it looks at the
- * ring and the overflow. Both sides use sequentially consistent operations
- * for "publish, then look at the other side's flag" (a producer: head or
- * overflow, then `queued`; the host: `queued`, then head and overflow), so
- * the host sees a post, or its producer sees `queued` clear and queues the
- * token again, or both: no post is left behind on an idle token.
+ * The host side (token_arrived()) clears `queued` before it looks at head.
+ * Both sides use sequentially consistent operations for "publish, then look
+ * at the other side's flag" (a producer: head, then `queued`; the host:
+ * `queued`, then head), so the host sees a slot, or its producer sees
+ * `queued` clear and queues the token again, or both: no slot is left behind
+ * on an idle token.
  *
  * Lines: the producers' fields share one cache line with `queued` (which the
- * host writes once per drain), the host's tail and its queue entry another,
- * and the ring its own; a steady stream of posts moves the producers' line
- * to the host and back once per drain, not once per post. */
+ * host writes once per drain), the host's fields have another; a steady
+ * stream of posts moves the producers' line to the host and back once per
+ * drain, and each slot line once. */
 
 #define LINE 64
-enum { RING = 256, MASK = RING - 1 };
+enum { SEG = 256, MASK = SEG - 1, DRAIN_MAX = 1024 };
 
 typedef struct slot {
-  gloop_callback_fn fn;
+  gloop_callback_fn fn; /* NULL: data is a gloop__entry */
   void *data;
 } slot;
+
+typedef struct seg {
+  struct seg *_Atomic next;
+  _Alignas(LINE) slot s[SEG];
+} seg;
 
 struct gloop_token {
   /* Set once. */
@@ -57,37 +63,33 @@ struct gloop_token {
   /* Producers (under `busy`), and `queued`. */
   _Alignas(LINE) atomic_flag busy;
   int closed;                   /* under busy: the run has ended, refuse everything */
-  uint32_t tail_seen;           /* under busy: the host's tail as last read */
-  _Atomic uint32_t head;        /* the next slot to fill; written under busy */
+  seg *pseg;                    /* under busy: the segment that slot `head` goes into */
+  _Atomic uint32_t head;        /* slots published; written under busy */
   _Atomic int queued;           /* the token is on its run's entry queue */
-  _Atomic uint32_t ovf_count;   /* overflow entries not yet run */
-  gloop__entry *_Atomic ovf;    /* the overflow stack, newest first */
-  struct node *cache;           /* under busy: spare nodes */
+  struct node *cache;           /* under busy: spare nodes for starts */
   /* The host. */
-  _Alignas(LINE) _Atomic uint32_t tail; /* the next slot to run; the host publishes it */
+  _Alignas(LINE) _Atomic uint32_t tail; /* slots taken; published at the end of a drain */
+  seg *cseg;                    /* the segment that slot `tail` is in */
+  seg *_Atomic spare;           /* a segment given back, for the producer's next one */
   gloop__entry e;               /* the token's entry on the run's queue */
   _Atomic int refs;             /* the user's, and one while the token is queued */
   _Atomic unsigned long times_queued; /* for gloop_token_times_queued() */
-  _Alignas(LINE) slot ring[RING];
 };
 
-/* ---- Nodes for starts and for posts that overflow the ring ---------------------------
+/* ---- Nodes for starts -----------------------------------------------------------------
  *
- * A start needs a node that outlives the call (its name is copied), and so
- * does a post that finds the ring full. Nodes are recycled: the host gives
- * a node back, after running it, to its queue's spare stack; a token takes
- * that whole stack at once, with one exchange, into its cache when the
- * cache is empty. Only the host pushes onto the spare stack and the only
- * removal takes everything, which is what makes it safe against reuse (ABA)
- * without counters. Nodes are freed with their token and their queue. */
+ * A start needs a node that outlives the call (its name is copied). Nodes
+ * are recycled: the host gives a node back, after running it, to its
+ * queue's spare stack; a token takes that whole stack at once, with one
+ * exchange, into its cache when the cache is empty. Only the host pushes
+ * onto the spare stack and the only removal takes everything, which is what
+ * makes it safe against reuse (ABA) without counters. Nodes are freed with
+ * their token and their queue. */
 
 typedef struct node {
   struct node *next_free;       /* first: the spare stack's link (see entry.c) */
   gloop__entry e;
-  union {
-    gloop_callback_fn post;
-    gloop_task_fn task;
-  } fn;
+  gloop_task_fn fn;
   void *arg;
   gloop__entryq *home;          /* whose spare stack it goes back to */
   char name[32];
@@ -121,17 +123,6 @@ static void node_put(gloop_token *t, node *n) {
 
 /* ---- What each kind of entry does when it arrives --------------------------------- */
 
-/* A post runs in the live run, or, if the host abandoned the run (run is
- * NULL), in host context with no run live: accepted work is never lost. */
-static void post_arrived(gloop__entry *e, gloop__run *run) {
-  (void)run;
-  node *n = gloop__container_of(e, node, e);
-  gloop_callback_fn fn = n->fn.post;
-  void *arg = n->arg;
-  gloop__entryq_give_spare(n->home, n);
-  fn(arg);
-}
-
 /* A start starts its system task in the live run (after the main task has
  * ended it sees GLOOP_ECANCELED at its first checkpoint). An abandoned run
  * has nowhere to start it; that is the one accepted entry that cannot run,
@@ -139,7 +130,7 @@ static void post_arrived(gloop__entry *e, gloop__run *run) {
 static void start_arrived(gloop__entry *e, gloop__run *run) {
   node *n = gloop__container_of(e, node, e);
   if (run != NULL) {
-    int rc = gloop__start_system_task(run, n->fn.task, n->arg, n->name);
+    int rc = gloop__start_system_task(run, n->fn, n->arg, n->name);
     /* The start was accepted, so a failure must not vanish: it counts as
      * a failing system task. */
     if (rc) gloop__system_task_failed(run, rc, n->name);
@@ -193,42 +184,51 @@ static void lock(gloop_token *t) {
 
 static void unlock(gloop_token *t) { atomic_flag_clear_explicit(&t->busy, memory_order_release); }
 
+static void free_segs(seg *g) {
+  while (g != NULL) {
+    seg *next = atomic_load_explicit(&g->next, memory_order_relaxed);
+    free(g);
+    g = next;
+  }
+}
+
 static void token_unref(gloop_token *t) {
   if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1) return;
   free_nodes(t->cache);
+  free_segs(t->cseg); /* the chain reaches the producer's segment */
+  free(atomic_load_explicit(&t->spare, memory_order_relaxed));
   gloop__entryq_unref(t->q);
   free(t);
 }
 
-/* Under busy, after publishing one slot or one overflow entry: puts the
- * token on its run's entry queue unless it is there already. The load of
- * `queued` is sequentially consistent, after the publication (see the top).
+/* Under busy, after publishing a slot: puts the token on its run's entry
+ * queue unless it is there already. The load of `queued` is sequentially
+ * consistent, after the publication (see the top).
  *
  * GLOOP_ENORUN if the queue has closed (the run has ended or was abandoned)
- * and the token was not on it. Then the caller must find out whether the
- * host took what it published, and take it back if not; `closed` is set,
- * so later calls publish nothing. Why that decision is safe:
+ * and the token was not on it; `closed` is then set, so later calls publish
+ * nothing, and the caller must find out whether the host took its slot, and
+ * take the slot back if not (publish() does). Why that decision is safe:
  *  - The host may well have taken it: `queued` was clear because the host's
  *    last drain of this token had cleared it, and that drain may have seen
- *    the publication (both sides looking is allowed; see the top) and run
- *    it, before the host went on to close the queue.
+ *    the slot (both sides looking is allowed; see the top) and run it,
+ *    before the host went on to close the queue.
  *  - The refused compare-and-exchange read the closing sentinel, which the
  *    host linked in with a sequentially consistent exchange after all its
- *    normal drains; so the caller now sees everything those drains did: the
- *    ring's tail and the overflow stack as the host left them.
+ *    normal drains; so the caller now sees everything those drains did,
+ *    and `tail` as the host left it.
  *  - No drain of this token will come later: normal drains run only from
  *    gloop__entryq_drain(), never during or after a close, and a closing
  *    drain runs only for a token that was on the queue when it closed (this
  *    one was not: `queued` was clear) and takes `busy` first anyway.
- * So the caller, holding `busy`, is the only user of the ring and the
- * overflow from here on, and what it sees there is final: its slot still
- * beyond the tail (its entry still on top of the overflow) means not taken,
- * and it takes it back and returns the error; otherwise the post ran, and
- * it returns 0. Nothing older can be left behind: each earlier publication
- * was followed by its own look at `queued` under `busy`, and the host's
- * drain after its clear saw it, or that look queued the token successfully
- * (a refused one would have set `closed`), so a drain that takes everything
- * ran after it, before the close. */
+ * So the caller, holding `busy`, is the only user of the slots from here
+ * on, and `tail` is final: if it has not passed the caller's slot, the slot
+ * was not taken, and it is taken back and the call fails; otherwise it ran,
+ * and the call succeeded. No older slot can be left behind: each earlier
+ * publication was followed by its own look at `queued` under `busy`, and
+ * either the host's drain after its clear saw it, or that look queued the
+ * token successfully (a refused one would have set `closed`), so a drain
+ * that takes everything published ran after it, before the close. */
 static int ensure_queued(gloop_token *t) {
   if (atomic_load(&t->queued) || atomic_exchange(&t->queued, 1)) return 0;
   atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
@@ -241,83 +241,65 @@ static int ensure_queued(gloop_token *t) {
   return rc;
 }
 
-/* Under busy: e goes onto the overflow stack. */
-static int push_overflow(gloop_token *t, gloop__entry *e) {
-  atomic_fetch_add(&t->ovf_count, 1);
-  gloop__entry *top = atomic_load_explicit(&t->ovf, memory_order_relaxed);
-  do atomic_store_explicit(&e->next, top, memory_order_relaxed);
-  while (!atomic_compare_exchange_weak(&t->ovf, &top, e));
-  int rc = ensure_queued(t);
-  if (rc) {
-    /* See ensure_queued(): still on top means the host never took it (it
-     * takes the whole stack), and then nothing is below it. */
-    if (atomic_load_explicit(&t->ovf, memory_order_relaxed) != e) return 0;
-    atomic_store_explicit(&t->ovf, atomic_load_explicit(&e->next, memory_order_relaxed),
-                          memory_order_relaxed);
-    atomic_fetch_sub(&t->ovf_count, 1);
-  }
-  return rc;
+/* Under busy: the segment for slot h, linking a new one when h starts one.
+ * NULL if there is no memory for it. */
+static seg *seg_for(gloop_token *t, uint32_t h) {
+  if ((h & MASK) != 0 || h == 0) return t->pseg;
+  seg *g = atomic_exchange_explicit(&t->spare, NULL, memory_order_acquire);
+  if (g == NULL && (g = gloop__sys_calloc_aligned(LINE, sizeof *g)) == NULL) return NULL;
+  atomic_store_explicit(&g->next, NULL, memory_order_relaxed);
+  /* Published to the host by the release of head below. */
+  atomic_store_explicit(&t->pseg->next, g, memory_order_relaxed);
+  t->pseg = g;
+  return g;
 }
 
-/* Under busy: whether the ring has a free slot at h. The host's tail is read
- * only when the copy from the last read says the ring is full. */
-static int ring_has_room(gloop_token *t, uint32_t h) {
-  if (h - t->tail_seen < RING) return 1;
-  t->tail_seen = atomic_load_explicit(&t->tail, memory_order_acquire);
-  return h - t->tail_seen < RING;
+/* Publishes one slot and makes sure the host will look: 0 once the slot is
+ * accepted (it runs exactly once), or an error and the slot is not. */
+static int publish(gloop_token *t, gloop_callback_fn fn, void *data) {
+  int rc;
+  lock(t);
+  uint32_t h = atomic_load_explicit(&t->head, memory_order_relaxed);
+  seg *g;
+  if (t->closed) {
+    rc = GLOOP_ENORUN;
+  } else if ((g = seg_for(t, h)) == NULL) {
+    rc = GLOOP_ENOMEM;
+  } else {
+    g->s[h & MASK] = (slot){fn, data};
+    atomic_store(&t->head, h + 1); /* sequentially consistent: before the look at queued */
+    rc = ensure_queued(t);
+    /* See ensure_queued(): a slot the host took has run. A segment linked
+     * for a slot taken back stays linked; nothing reads it any more. */
+    if (rc && atomic_load_explicit(&t->tail, memory_order_relaxed) != h) rc = 0;
+    if (rc) atomic_store_explicit(&t->head, h, memory_order_relaxed);
+  }
+  unlock(t);
+  return rc;
 }
 
 int gloop_token_post(gloop_token *t, gloop_callback_fn fn, void *data) {
   if (t == NULL || fn == NULL) return GLOOP_EINVAL;
-  int rc;
-  lock(t);
-  uint32_t h = atomic_load_explicit(&t->head, memory_order_relaxed);
-  if (t->closed) {
-    rc = GLOOP_ENORUN;
-  } else if (atomic_load_explicit(&t->ovf_count, memory_order_acquire) == 0 &&
-             ring_has_room(t, h)) {
-    slot *s = &t->ring[h & MASK];
-    s->fn = fn;
-    s->data = data;
-    atomic_store(&t->head, h + 1); /* sequentially consistent: before the look at queued */
-    rc = ensure_queued(t);
-    /* See ensure_queued(): a slot the host took has run. */
-    if (rc && atomic_load_explicit(&t->tail, memory_order_relaxed) != h) rc = 0;
-    if (rc) atomic_store_explicit(&t->head, h, memory_order_relaxed); /* taken back */
-  } else {
-    node *n = node_get(t);
-    if (n == NULL) {
-      rc = GLOOP_ENOMEM;
-    } else {
-      n->e.fn = post_arrived;
-      n->fn.post = fn;
-      n->arg = data;
-      rc = push_overflow(t, &n->e);
-      if (rc) node_put(t, n);
-    }
-  }
-  unlock(t);
-  return rc;
+  return publish(t, fn, data);
 }
 
 int gloop_token_start(gloop_token *t, gloop_task_fn fn, void *arg, const char *name) {
   if (t == NULL || fn == NULL) return GLOOP_EINVAL;
-  int rc;
   lock(t);
   node *n = t->closed ? NULL : node_get(t);
-  if (t->closed) {
-    rc = GLOOP_ENORUN;
-  } else if (n == NULL) {
-    rc = GLOOP_ENOMEM;
-  } else {
-    n->e.fn = start_arrived;
-    n->fn.task = fn;
-    n->arg = arg;
-    snprintf(n->name, sizeof n->name, "%s", name ? name : "system");
-    rc = push_overflow(t, &n->e);
-    if (rc) node_put(t, n);
-  }
+  int closed = t->closed;
   unlock(t);
+  if (n == NULL) return closed ? GLOOP_ENORUN : GLOOP_ENOMEM;
+  n->e.fn = start_arrived;
+  n->fn = fn;
+  n->arg = arg;
+  snprintf(n->name, sizeof n->name, "%s", name ? name : "system");
+  int rc = publish(t, NULL, &n->e);
+  if (rc) {
+    lock(t);
+    node_put(t, n);
+    unlock(t);
+  }
   return rc;
 }
 
@@ -334,9 +316,7 @@ int gloop_token_call(gloop_token *t, gloop_work_fn fn, void *arg, void **result)
   c.done = 0;
   c.status = 0;
   c.result = NULL;
-  lock(t);
-  int rc = t->closed ? GLOOP_ENORUN : push_overflow(t, &c.e);
-  unlock(t);
+  int rc = publish(t, NULL, &c.e);
   if (rc == 0) {
     pthread_mutex_lock(&c.mu);
     while (!c.done) pthread_cond_wait(&c.cv, &c.mu);
@@ -351,60 +331,47 @@ int gloop_token_call(gloop_token *t, gloop_work_fn fn, void *arg, void **result)
 
 /* ---- The host's side ------------------------------------------------------------------ */
 
-/* Runs the ring's slots up to the head as it is now, at most *budget of
- * them. The tail is published as each slot is taken, so a slow callback
- * does not keep the producer from reusing the slots before it. */
-static void run_ring(gloop_token *t, unsigned *budget) {
+/* Runs the slots published so far, oldest first, at most `budget` of them;
+ * returns nonzero if it stopped at the budget. A segment whose slots have
+ * all been taken goes back as the spare (or is freed if there is one). The
+ * tail is published at the end: the producers read it only when a post
+ * meets a closed queue (see ensure_queued()). The caller's reference keeps
+ * the token alive while user code runs, and user code may post to this
+ * token again: the loop looks at head again before it stops. */
+static int drain(gloop_token *t, gloop__run *run, unsigned budget) {
   uint32_t tail = atomic_load_explicit(&t->tail, memory_order_relaxed);
   uint32_t head = atomic_load_explicit(&t->head, memory_order_acquire);
-  while (tail != head && *budget > 0) {
-    slot s = t->ring[tail & MASK];
-    atomic_store_explicit(&t->tail, ++tail, memory_order_release);
-    --*budget;
-    s.fn(s.data);
-  }
-}
-
-/* Runs what the token holds, in order: the ring, then (once the overflow
- * is in use) the ring slots published before the overflow's entries and the
- * entries themselves, and again; at most `budget` ring slots in the first
- * pass. Returns nonzero if it stopped there with work possibly left. The
- * caller's reference keeps the token alive while user code runs. */
-static int drain(gloop_token *t, gloop__run *run, unsigned budget) {
-  for (;;) {
-    run_ring(t, &budget);
-    if (budget == 0) return 1;
-    if (atomic_load(&t->ovf_count) == 0) return 0;
-    gloop__entry *e = atomic_exchange(&t->ovf, NULL);
-    /* Empty: a producer is between counting its entry and pushing it; it
-     * looks at `queued` after pushing and queues the token again. */
-    if (e == NULL) return 0;
-    /* Slots published before these entries were pushed run first (the
-     * exchange saw the pushes, so this look at head sees those slots); no
-     * slot is published after them while ovf_count is nonzero. */
-    unsigned all = UINT_MAX;
-    run_ring(t, &all);
-    gloop__entry *oldest = NULL;
-    while (e != NULL) { /* newest first: reverse */
-      gloop__entry *next = atomic_load_explicit(&e->next, memory_order_relaxed);
-      atomic_store_explicit(&e->next, oldest, memory_order_relaxed);
-      oldest = e;
-      e = next;
+  int more = 0;
+  while (tail != head) {
+    if (budget-- == 0) {
+      more = 1;
+      break;
     }
-    while (oldest != NULL) {
-      gloop__entry *next = atomic_load_explicit(&oldest->next, memory_order_relaxed);
-      oldest->fn(oldest, run); /* may free or reuse it */
-      atomic_fetch_sub_explicit(&t->ovf_count, 1, memory_order_release);
-      oldest = next;
+    if ((tail & MASK) == 0 && tail != 0) {
+      seg *old = t->cseg;
+      t->cseg = atomic_load_explicit(&old->next, memory_order_relaxed);
+      old = atomic_exchange_explicit(&t->spare, old, memory_order_release);
+      free(old);
     }
+    slot s = t->cseg->s[tail & MASK];
+    tail++;
+    if (s.fn != NULL) {
+      s.fn(s.data);
+    } else {
+      gloop__entry *e = s.data;
+      e->fn(e, run); /* may free or reuse it */
+    }
+    if (tail == head) head = atomic_load_explicit(&t->head, memory_order_acquire);
   }
+  atomic_store_explicit(&t->tail, tail, memory_order_release);
+  return more;
 }
 
 /* The token's entry on the run's queue. Normally: clear `queued` first
- * (sequentially consistent, before the looks at the ring and the overflow),
- * then run what is there; a producer that publishes after those looks finds
- * `queued` clear and queues the token again. If the budget ran out, the
- * token queues itself again, behind the other entries.
+ * (sequentially consistent, before the look at head), then run what is
+ * there; a producer that publishes after that look finds `queued` clear and
+ * queues the token again. If the budget ran out, the token queues itself
+ * again, behind the other entries.
  *
  * Once the queue has closed (the run's end sequence, or an abandon, which
  * calls this with run == NULL) this is the token's last drain: `closed` is
@@ -422,7 +389,7 @@ static void token_arrived(gloop__entry *e, gloop__run *run) {
     drain(t, run, UINT_MAX);
   } else {
     atomic_store(&t->queued, 0);
-    if (drain(t, run, RING) && !atomic_exchange(&t->queued, 1)) {
+    if (drain(t, run, DRAIN_MAX) && !atomic_exchange(&t->queued, 1)) {
       atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
       atomic_fetch_add_explicit(&t->times_queued, 1, memory_order_relaxed);
       /* Cannot be refused: only this thread closes the queue, and it is
@@ -440,18 +407,22 @@ int gloop_token_new(gloop_token **out) {
   gloop__run *run = gloop__run_current();
   if (run == NULL || run->phase != GLOOP__RUN_LIVE || run->eq == NULL) return GLOOP_ENORUN;
   gloop_token *t = gloop__sys_calloc_aligned(LINE, sizeof *t);
-  if (t == NULL) return GLOOP_ENOMEM;
+  seg *g = t != NULL ? gloop__sys_calloc_aligned(LINE, sizeof *g) : NULL;
+  if (g == NULL) {
+    free(t);
+    return GLOOP_ENOMEM;
+  }
+  atomic_init(&g->next, NULL);
   t->q = run->eq;
   t->host = run->thread;
   atomic_flag_clear(&t->busy);
   t->closed = 0;
-  t->tail_seen = 0;
+  t->pseg = t->cseg = g;
   atomic_init(&t->head, 0);
   atomic_init(&t->queued, 0);
-  atomic_init(&t->ovf_count, 0);
-  atomic_init(&t->ovf, NULL);
   t->cache = NULL;
   atomic_init(&t->tail, 0);
+  atomic_init(&t->spare, NULL);
   t->e.fn = token_arrived;
   atomic_init(&t->e.next, NULL);
   atomic_init(&t->refs, 1);
