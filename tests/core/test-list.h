@@ -143,6 +143,12 @@ GLOOP_TEST(thread_post_burst_one_wake_standalone)
 GLOOP_TEST(thread_post_burst_one_wake_guest)
 GLOOP_TEST(thread_post_after_end_standalone)
 GLOOP_TEST(thread_post_after_end_guest)
+GLOOP_TEST(token_burst_queues_once_standalone)
+GLOOP_TEST(token_burst_queues_once_guest)
+GLOOP_TEST(token_shared_order_per_thread_standalone)
+GLOOP_TEST(token_shared_order_per_thread_guest)
+GLOOP_TEST(token_close_takes_back_standalone)
+GLOOP_TEST(token_close_takes_back_guest)
 
 /* test_edges.c */
 GLOOP_TEST(edge_mock_clock_below_zero_standalone)
