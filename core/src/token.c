@@ -46,6 +46,12 @@
 #define LINE 64
 enum { SEG = 256, MASK = SEG - 1, DRAIN_MAX = 1024 };
 
+/* Positions (head, tail) count slots modulo 2^32 and are only ever compared
+ * for equality. They start just below the wrap, so that every token that
+ * carries more than 2 * SEG slots crosses it: the wrap-around is exercised
+ * by ordinary use and tests, not only after four billion posts. */
+#define FIRST_POS ((uint32_t)0 - 2 * SEG)
+
 typedef struct slot {
   gloop_callback_fn fn; /* NULL: data is a gloop__entry */
   void *data;
@@ -63,6 +69,7 @@ struct gloop_token {
   /* Producers (under `busy`), and `queued`. */
   _Alignas(LINE) atomic_flag busy;
   int closed;                   /* under busy: the run has ended, refuse everything */
+  int pstarted;                 /* under busy: a slot has been written into pseg */
   seg *pseg;                    /* under busy: the segment that slot `head` goes into */
   _Atomic uint32_t head;        /* slots published; written under busy */
   _Atomic int queued;           /* the token is on its run's entry queue */
@@ -70,6 +77,7 @@ struct gloop_token {
   /* The host. */
   _Alignas(LINE) _Atomic uint32_t tail; /* slots taken; published at the end of a drain */
   seg *cseg;                    /* the segment that slot `tail` is in */
+  int cstarted;                 /* a slot of cseg has been taken */
   seg *_Atomic spare;           /* a segment given back, for the producer's next one */
   gloop__entry e;               /* the token's entry on the run's queue */
   _Atomic int refs;             /* the user's, and one while the token is queued */
@@ -244,7 +252,7 @@ static int ensure_queued(gloop_token *t) {
 /* Under busy: the segment for slot h, linking a new one when h starts one.
  * NULL if there is no memory for it. */
 static seg *seg_for(gloop_token *t, uint32_t h) {
-  if ((h & MASK) != 0 || h == 0) return t->pseg;
+  if ((h & MASK) != 0 || !t->pstarted) return t->pseg;
   seg *g = atomic_exchange_explicit(&t->spare, NULL, memory_order_acquire);
   if (g == NULL && (g = gloop__sys_calloc_aligned(LINE, sizeof *g)) == NULL) return NULL;
   atomic_store_explicit(&g->next, NULL, memory_order_relaxed);
@@ -267,6 +275,7 @@ static int publish(gloop_token *t, gloop_callback_fn fn, void *data) {
     rc = GLOOP_ENOMEM;
   } else {
     g->s[h & MASK] = (slot){fn, data};
+    t->pstarted = 1;
     atomic_store(&t->head, h + 1); /* sequentially consistent: before the look at queued */
     rc = ensure_queued(t);
     /* See ensure_queued(): a slot the host took has run. A segment linked
@@ -347,13 +356,14 @@ static int drain(gloop_token *t, gloop__run *run, unsigned budget) {
       more = 1;
       break;
     }
-    if ((tail & MASK) == 0 && tail != 0) {
+    if ((tail & MASK) == 0 && t->cstarted) {
       seg *old = t->cseg;
       t->cseg = atomic_load_explicit(&old->next, memory_order_relaxed);
       old = atomic_exchange_explicit(&t->spare, old, memory_order_release);
       free(old);
     }
     slot s = t->cseg->s[tail & MASK];
+    t->cstarted = 1;
     tail++;
     if (s.fn != NULL) {
       s.fn(s.data);
@@ -417,11 +427,12 @@ int gloop_token_new(gloop_token **out) {
   t->host = run->thread;
   atomic_flag_clear(&t->busy);
   t->closed = 0;
+  t->pstarted = t->cstarted = 0;
   t->pseg = t->cseg = g;
-  atomic_init(&t->head, 0);
+  atomic_init(&t->head, FIRST_POS);
   atomic_init(&t->queued, 0);
   t->cache = NULL;
-  atomic_init(&t->tail, 0);
+  atomic_init(&t->tail, FIRST_POS);
   atomic_init(&t->spare, NULL);
   t->e.fn = token_arrived;
   atomic_init(&t->e.next, NULL);
