@@ -1,4 +1,4 @@
-/* token.c - tokens: posts, system-task starts and calls into a run from other threads, through a ring of posts per token that is queued on the run's entry queue once per burst. */
+/* token.c - tokens: posts, system-task starts and calls into a run from other threads, each token a queue of slots that goes on the run's entry queue once per burst. */
 #include <limits.h>
 #include <sched.h>
 #include <string.h>
@@ -243,6 +243,9 @@ static int ensure_queued(gloop_token *t) {
   atomic_fetch_add_explicit(&t->times_queued, 1, memory_order_relaxed);
   int rc = gloop__entryq_push(t->q, &t->e);
   if (rc) {
+    /* The push may have seen the sentinel with a relaxed load: this fence
+     * makes that read synchronise with the host's exchange that linked it. */
+    atomic_thread_fence(memory_order_acquire);
     atomic_fetch_sub_explicit(&t->refs, 1, memory_order_relaxed); /* the caller holds one too */
     t->closed = 1;
   }
