@@ -149,6 +149,8 @@ GLOOP_TEST(token_shared_order_per_thread_standalone)
 GLOOP_TEST(token_shared_order_per_thread_guest)
 GLOOP_TEST(token_close_takes_back_standalone)
 GLOOP_TEST(token_close_takes_back_guest)
+GLOOP_TEST(token_segment_out_of_memory_standalone)
+GLOOP_TEST(token_segment_out_of_memory_guest)
 
 /* test_edges.c */
 GLOOP_TEST(edge_mock_clock_below_zero_standalone)
