@@ -580,7 +580,10 @@ GLOOP_API int gloop_connect(int fd, const struct sockaddr *addr, unsigned addrle
 /* ------------------------------------------------------------------------ */
 
 /** A token lets any thread reach a live run. It stays valid to use (and must
- * be freed) after the run ends; calls then return GLOOP_ENORUN. */
+ * be freed) after the run ends; calls then return GLOOP_ENORUN. Several
+ * threads may use one token at once: they take turns (each call holds it for
+ * a few dozen instructions, never while user code runs), and each thread's
+ * posts, starts and calls run in the order that thread made them. */
 typedef struct gloop_token gloop_token;
 typedef void *(*gloop_work_fn)(void *arg);
 
