@@ -47,7 +47,16 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 import chart  # noqa: E402  (tests/bench/chart.py: CSV reading, Markdown, bar drawing)
 
-DEFAULT_BUDGET = 0.001  # GLOOP_DEFAULT_TICK_BUDGET
+
+def default_budget():
+    """GLOOP_DEFAULT_TICK_BUDGET as the public header defines it."""
+    header = os.path.join(ROOT, "core", "include", "guestloop", "guestloop.h")
+    with open(header) as f:
+        m = re.search(r"#define GLOOP_DEFAULT_TICK_BUDGET ([0-9.eE+-]+)", f.read())
+    return float(m.group(1))
+
+
+DEFAULT_BUDGET = default_budget()
 PEER_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 QT_ENV = dict(os.environ, QT_QPA_PLATFORM="offscreen")
 

@@ -44,20 +44,16 @@
   do {                                                                          \
     if (c) test_fail_(__FILE__, __LINE__, "ASSERT_FALSE(%s) failed", #c);       \
   } while (0)
-#define ASSERT_NAN(a)                                                           \
+/* A floating-point class check: isnan or isfinite of the value. */
+#define TEST_DBL_IS_(a, cls)                                                    \
   do {                                                                          \
     double test_a_ = (double)(a);                                               \
-    if (!isnan(test_a_))                                                        \
-      test_fail_(__FILE__, __LINE__, "ASSERT_NAN(%s) failed: value %.17g", #a,  \
+    if (!cls(test_a_))                                                          \
+      test_fail_(__FILE__, __LINE__, "expected %s(%s), got %.17g", #cls, #a,    \
                  test_a_);                                                      \
   } while (0)
-#define ASSERT_FINITE(a)                                                        \
-  do {                                                                          \
-    double test_a_ = (double)(a);                                               \
-    if (!isfinite(test_a_))                                                     \
-      test_fail_(__FILE__, __LINE__, "ASSERT_FINITE(%s) failed: value %g", #a,  \
-                 test_a_);                                                      \
-  } while (0)
+#define ASSERT_NAN(a) TEST_DBL_IS_(a, isnan)
+#define ASSERT_FINITE(a) TEST_DBL_IS_(a, isfinite)
 /* Library return codes: prints both sides with their GLOOP_E* names. */
 #define ASSERT_ERR(a, b) TEST_CHECK_ERR_(a, b)
 #define ASSERT_OK(a) TEST_CHECK_ERR_(a, 0)

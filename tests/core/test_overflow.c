@@ -10,20 +10,6 @@
 
 #include "test.h"
 
-/* Each level keeps a 512-byte frame alive across the recursive call (its
- * contents are used after the call returns), so the compiler can neither
- * drop the frames nor turn the recursion into a loop. */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static int recurse(volatile char *parent, int depth) {
-  volatile char frame[512];
-  frame[0] = (char)depth;
-  frame[sizeof frame - 1] = parent ? parent[0] : 0;
-  if (depth <= 0) return frame[0];
-  return recurse(frame, depth - 1) + frame[sizeof frame - 1];
-}
-
 typedef struct depth_arg {
   int depth;
   int result;
@@ -32,7 +18,7 @@ typedef struct depth_arg {
 
 static int deep_task(void *arg) {
   depth_arg *d = arg;
-  d->result = recurse(NULL, d->depth);
+  d->result = test_recurse(d->depth);
   d->done = 1;
   return 0;
 }
@@ -47,7 +33,7 @@ static int spawn_deep(void *arg) {
 
 /* About 100 KB of frames: fine on the default stack of the main task. */
 TEST_CASE(stack_deep_ok) {
-  depth_arg d = {200, 0, 0};
+  depth_arg d = {100, 0, 0};
   ASSERT_OK(gloop_run(deep_task, &d, NULL, NULL, NULL));
   ASSERT_EQ_INT(d.done, 1);
   /* The same depth without guard pages behaves the same. */

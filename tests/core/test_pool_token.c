@@ -1,11 +1,13 @@
 /* test_pool_token.c - the thread pool and tokens in both run modes: a blocking call that keeps the host ticking, token calls from a worker, a burst of posts waking an idle run once, posts racing the end of the run. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "guestloop/testing.h"
 #include "host_toy.h"
 #include "test.h"
 
@@ -418,3 +420,230 @@ static int scenario_post_after_end(int guest) {
 }
 
 BOTH_MODES(thread_post_after_end, scenario_post_after_end)
+
+/* ---- A token's slots: coalesced queueing, segments, shared use, the close --
+ *
+ * Posts made from a task on the host thread cannot be drained before the
+ * task yields, which makes the token's inner states reachable without
+ * timing: a burst of any length waits in the token's segments, and the
+ * token's count of times it was put on the run's queue says whether the
+ * burst queued it once. */
+
+
+#define SEG_SLOTS 256 /* token.c's segment size: bursts below cross it */
+
+static struct {
+  gloop_token *token;
+  long next; /* the sequence number the next callback must carry */
+  long ran;
+  int order_ok;
+} rg;
+
+static void rg_cb(void *arg) {
+  long i = (long)(intptr_t)arg;
+  if (i != rg.next) rg.order_ok = 0;
+  rg.next = i + 1;
+  rg.ran++;
+}
+
+/* Posts [from, to) in one burst, then lets the host drain them. */
+static void rg_burst(long from, long to) {
+  for (long i = from; i < to; i++) ASSERT_OK(gloop_token_post(rg.token, rg_cb, (void *)(intptr_t)i));
+  ASSERT_EQ_INT(rg.ran, from); /* nothing ran during the burst */
+  while (rg.ran < to) ASSERT_OK(gloop_sleep(0.0005));
+  ASSERT_EQ_INT(rg.ran, to);
+}
+
+static int rg_main(void *arg) {
+  (void)arg;
+  ASSERT_OK(gloop_token_new(&rg.token));
+  ASSERT_EQ_UINT(gloop_token_times_queued(rg.token), 0);
+  /* A burst of 100 posts queues the token once. */
+  rg_burst(0, 100);
+  ASSERT_EQ_UINT(gloop_token_times_queued(rg.token), 1);
+  /* Drained and idle, the next burst queues it once more. */
+  rg_burst(100, 101);
+  ASSERT_EQ_UINT(gloop_token_times_queued(rg.token), 2);
+  /* Bursts that fill several segments, the first from a partly used one,
+   * then bursts that run on the segments given back, crossing segment
+   * boundaries at every offset. */
+  rg_burst(101, 101 + 3 * SEG_SLOTS + 7);
+  rg_burst(101 + 3 * SEG_SLOTS + 7, 101 + 5 * SEG_SLOTS + 8);
+  for (int k = 0; k < 20; k++) rg_burst(rg.ran, rg.ran + SEG_SLOTS / 2 + k);
+  return 0;
+}
+
+/* Runs main, which creates rg.token and posts through it; every post that
+ * was accepted must have run, in order. */
+static int rg_scenario(int guest, gloop_task_fn main) {
+  memset(&rg, 0, sizeof rg);
+  rg.order_ok = 1;
+  ASSERT_OK(test_run_mode(guest, main, NULL, NULL));
+  ASSERT_EQ_INT(rg.order_ok, 1);
+  gloop_token_free(rg.token);
+  return 0;
+}
+
+static int scenario_segments(int guest) { return rg_scenario(guest, rg_main); }
+
+BOTH_MODES(token_burst_queues_once, scenario_segments)
+
+/* Several threads share one token while the host is held in a task that
+ * does not yield, so the token's segments fill far past one; each thread's
+ * posts carry its own sequence numbers, and each thread's order must hold.
+ * A second round lets the host drain while the threads post. */
+
+#define SH_THREADS 4
+#define SH_POSTS 3000
+
+static struct {
+  gloop_token *token;
+  _Atomic int posted; /* threads done posting */
+  _Atomic int go;
+  long next[SH_THREADS];
+  long ran;
+  int order_ok;
+  _Atomic int errors;
+  int round;
+} sh;
+
+static void sh_cb(void *arg) {
+  uintptr_t v = (uintptr_t)arg;
+  int th = (int)(v % SH_THREADS);
+  long seq = (long)(v / SH_THREADS);
+  if (seq != sh.next[th]) sh.order_ok = 0;
+  sh.next[th] = seq + 1;
+  sh.ran++;
+}
+
+static void *sh_poster(void *arg) {
+  uintptr_t th = (uintptr_t)arg;
+  while (!atomic_load(&sh.go)) sched_yield();
+  for (long i = 0; i < SH_POSTS; i++) {
+    uintptr_t seq = (uintptr_t)(sh.round * SH_POSTS + i);
+    if (gloop_token_post(sh.token, sh_cb, (void *)(seq * SH_THREADS + th)) != 0)
+      atomic_fetch_add(&sh.errors, 1);
+  }
+  atomic_fetch_add(&sh.posted, 1);
+  return NULL;
+}
+
+static int sh_main(void *arg) {
+  (void)arg;
+  pthread_t th[SH_THREADS];
+  ASSERT_OK(gloop_token_new(&sh.token));
+  for (sh.round = 0; sh.round < 2; sh.round++) {
+    atomic_store(&sh.posted, 0);
+    atomic_store(&sh.go, 0);
+    for (uintptr_t i = 0; i < SH_THREADS; i++)
+      ASSERT_EQ_INT(pthread_create(&th[i], NULL, sh_poster, (void *)i), 0);
+    atomic_store(&sh.go, 1);
+    if (sh.round == 0) {
+      /* Round 0: the host runs nothing until every thread has posted. */
+      while (atomic_load(&sh.posted) < SH_THREADS) sched_yield();
+      ASSERT_EQ_INT(sh.ran, 0);
+    } else {
+      while (atomic_load(&sh.posted) < SH_THREADS) ASSERT_OK(gloop_sleep(0));
+    }
+    for (int i = 0; i < SH_THREADS; i++) ASSERT_EQ_INT(pthread_join(th[i], NULL), 0);
+    long all = (long)(sh.round + 1) * SH_THREADS * SH_POSTS;
+    while (sh.ran < all) ASSERT_OK(gloop_sleep(0.0005));
+    ASSERT_EQ_INT(sh.ran, all);
+  }
+  return 0;
+}
+
+static int scenario_shared(int guest) {
+  memset(&sh, 0, sizeof sh);
+  sh.order_ok = 1;
+  ASSERT_OK(test_run_mode(guest, sh_main, NULL, NULL));
+  ASSERT_EQ_INT(atomic_load(&sh.errors), 0);
+  ASSERT_EQ_INT(sh.order_ok, 1);
+  for (int i = 0; i < SH_THREADS; i++) ASSERT_EQ_INT(sh.next[i], 2 * SH_POSTS);
+  gloop_token_free(sh.token);
+  return 0;
+}
+
+BOTH_MODES(token_shared_order_per_thread, scenario_shared)
+
+/* The close takes back what a token publishes too late. The main task posts
+ * to token A and returns at once, so A's post runs in the end sequence,
+ * after the entry queue has closed. From there it posts to token B, which is
+ * not on the queue: B publishes the slot, finds the queue closed when it
+ * tries to queue itself, and must take the slot back and fail; then B and
+ * A (which is in its last drain) refuse everything. Nothing refused runs. */
+
+static struct {
+  gloop_token *a, *b;
+  int rc_b_post, rc_b_post_again, rc_b_start, rc_a_post, a_ran, late_ran;
+} cl;
+
+static void cl_late(void *arg) {
+  (void)arg;
+  cl.late_ran++;
+}
+
+static int cl_late_task(void *arg) {
+  (void)arg;
+  cl.late_ran++;
+  return 0;
+}
+
+static void cl_a(void *arg) {
+  (void)arg;
+  cl.a_ran++;
+  cl.rc_b_post = gloop_token_post(cl.b, cl_late, NULL);
+  cl.rc_b_post_again = gloop_token_post(cl.b, cl_late, NULL);
+  cl.rc_b_start = gloop_token_start(cl.b, cl_late_task, NULL, "late");
+  cl.rc_a_post = gloop_token_post(cl.a, cl_late, NULL);
+}
+
+static int cl_main(void *arg) {
+  (void)arg;
+  ASSERT_OK(gloop_token_new(&cl.a));
+  ASSERT_OK(gloop_token_new(&cl.b));
+  ASSERT_OK(gloop_token_post(cl.a, cl_a, NULL));
+  return 0;
+}
+
+static int scenario_close_takes_back(int guest) {
+  memset(&cl, 0, sizeof cl);
+  ASSERT_OK(test_run_mode(guest, cl_main, NULL, NULL));
+  ASSERT_EQ_INT(cl.a_ran, 1);
+  ASSERT_ERR(cl.rc_b_post, GLOOP_ENORUN);
+  ASSERT_ERR(cl.rc_b_post_again, GLOOP_ENORUN);
+  ASSERT_ERR(cl.rc_b_start, GLOOP_ENORUN);
+  ASSERT_ERR(cl.rc_a_post, GLOOP_ENORUN);
+  ASSERT_EQ_UINT(gloop_token_times_queued(cl.b), 1); /* tried once, refused */
+  ASSERT_ERR(gloop_token_post(cl.b, cl_late, NULL), GLOOP_ENORUN);
+  ASSERT_EQ_INT(cl.late_ran, 0);
+  gloop_token_free(cl.a);
+  gloop_token_free(cl.b);
+  return 0;
+}
+
+BOTH_MODES(token_close_takes_back, scenario_close_takes_back)
+
+/* A post that needs a new segment when memory runs out fails with
+ * GLOOP_ENOMEM and publishes nothing; the posts before it run, in order,
+ * and posting works again once memory is back. */
+
+static int om_main(void *arg) {
+  (void)arg;
+  ASSERT_OK(gloop_token_new(&rg.token));
+  /* The first segment came with the token; filling it allocates nothing. */
+  gloop_fault_inject(0, GLOOP_FAULT_MEMORY, 1);
+  for (long i = 0; i < SEG_SLOTS; i++)
+    ASSERT_OK(gloop_token_post(rg.token, rg_cb, (void *)(intptr_t)i));
+  ASSERT_ERR(gloop_token_post(rg.token, rg_cb, (void *)(intptr_t)-1), GLOOP_ENOMEM);
+  ASSERT_ERR(gloop_token_post(rg.token, rg_cb, (void *)(intptr_t)-1), GLOOP_ENOMEM);
+  gloop_fault_inject(-1, 0, 0);
+  ASSERT_OK(gloop_token_post(rg.token, rg_cb, (void *)(intptr_t)SEG_SLOTS));
+  while (rg.ran < SEG_SLOTS + 1) ASSERT_OK(gloop_sleep(0.0005));
+  ASSERT_EQ_INT(rg.ran, SEG_SLOTS + 1);
+  return 0;
+}
+
+static int scenario_out_of_memory(int guest) { return rg_scenario(guest, om_main); }
+
+BOTH_MODES(token_segment_out_of_memory, scenario_out_of_memory)

@@ -4,18 +4,18 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
-#include "cpp_test.hpp"
+#include "harness/harness.hpp"
+extern "C" {
+#include "harness/host_toy.h"
+}
 
 namespace {
 
@@ -360,73 +360,25 @@ CPP_TEST(exception_outcome) {
 }
 
 /* ---- Guest runs from C++ --------------------------------------------------------
- * A minimal host: a locked FIFO of callbacks run on the thread that owns it. */
+ * Hosted by the harness's toy host, which polices the guest-mode contract
+ * (which post is called from which thread) as it goes. */
 
 namespace {
 
-struct mini_host {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::pair<gloop_callback_fn, void *>> queue;
-  std::thread::id host = std::this_thread::get_id();
-  int threadsafe_posts = 0;
-  int not_threadsafe_posts = 0;
-  int wrong_host_data = 0;
-  int wrong_thread = 0;
-
-  void push(gloop_callback_fn fn, void *arg) {
-    std::lock_guard<std::mutex> lock(mu);
-    queue.emplace_back(fn, arg);
-    cv.notify_one();
-  }
-  bool empty() {
-    std::lock_guard<std::mutex> lock(mu);
-    return queue.empty();
-  }
-  /* Runs callbacks until pred() holds; false after 10 s of real time. */
-  template <class Pred>
-  bool run_until(Pred pred) {
-    double limit = cpp_test::real_now() + 10.0;
-    while (!pred()) {
-      std::unique_lock<std::mutex> lock(mu);
-      if (!cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return !queue.empty(); })) {
-        if (cpp_test::real_now() > limit) return false;
-        continue;
-      }
-      auto item = queue.front();
-      queue.pop_front();
-      lock.unlock();
-      item.first(item.second);
-    }
-    return true;
-  }
-};
-
-mini_host *the_host = nullptr;
-
-void host_post(gloop_callback_fn fn, void *arg, void *host_data) {
-  if (host_data != the_host) the_host->wrong_host_data++;
-  {
-    std::lock_guard<std::mutex> lock(the_host->mu);
-    the_host->threadsafe_posts++;
-  }
-  the_host->push(fn, arg);
-}
-
-void host_post_not_threadsafe(gloop_callback_fn fn, void *arg, void *host_data) {
-  if (host_data != the_host) the_host->wrong_host_data++;
-  if (std::this_thread::get_id() != the_host->host) the_host->wrong_thread++;
-  the_host->not_threadsafe_posts++;
-  the_host->push(fn, arg);
+/* Runs the toy host until pred() holds; the toy fails the case after 10 s
+ * (scaled) of real time. */
+template <class Pred>
+void host_run_until(Pred pred) {
+  host_toy_run_until([](void *p) { return (*static_cast<Pred *>(p))() ? 1 : 0; }, &pred, 10.0);
 }
 
 }  // namespace
 
 CPP_TEST(guest_run) {
-  mini_host host;
-  the_host = &host;
+  host_toy_init();
+  host_toy_expect_not_threadsafe(1);
   gloop_options opts = gloop::default_options();
-  opts.run_sync_soon_not_threadsafe = host_post_not_threadsafe;
+  opts.run_sync_soon_not_threadsafe = host_toy_post_not_threadsafe;
 
   /* A run that sleeps (so the helper thread's threadsafe post is used) and
    * then fails with an exception: the done callable sees its message. */
@@ -436,49 +388,53 @@ CPP_TEST(guest_run) {
   gloop::start_guest_run([] {
     gloop::sleep(0.01);
     throw std::runtime_error("guest failed on purpose");
-  }, host_post, &host, [&](const gloop_outcome &o) {
+  }, host_toy_post_threadsafe, HOST_TOY_DATA, [&](const gloop_outcome &o) {
     done = true;
     status = o.status;
     message = o.message;
   }, &opts);
-  CHECK(host.run_until([&] { return done; }));
+  host_run_until([&] { return done; });
   CHECK_EQ(status, int(GLOOP_EINTERNAL));
   CHECK_EQ(message, std::string("guest failed on purpose"));
-  CHECK(host.threadsafe_posts >= 1);
-  CHECK(host.not_threadsafe_posts >= 1);
-  CHECK_EQ(host.wrong_host_data, 0);
-  CHECK_EQ(host.wrong_thread, 0);
+  host_toy_stats st = host_toy_get_stats();
+  CHECK(st.threadsafe_posts >= 1);
+  CHECK(st.not_threadsafe_posts >= 1);
+  CHECK(st.post_host_data == HOST_TOY_DATA);
 
-  /* The done callable may start the next run. */
+  /* The done callable may start the next run (these have no
+   * not-threadsafe post). */
+  host_toy_expect_not_threadsafe(0);
   int runs = 0;
   std::function<void(const gloop_outcome &)> again = [&](const gloop_outcome &o) {
     CHECK_EQ(o.status, 0);
-    if (++runs < 3) gloop::start_guest_run([] { gloop::checkpoint(); }, host_post, &host, again);
+    if (++runs < 3)
+      gloop::start_guest_run([] { gloop::checkpoint(); }, host_toy_post_threadsafe, HOST_TOY_DATA, again);
   };
-  gloop::start_guest_run([] {}, host_post, &host, again);
-  CHECK(host.run_until([&] { return runs == 3; }));
+  gloop::start_guest_run([] {}, host_toy_post_threadsafe, HOST_TOY_DATA, again);
+  host_run_until([&] { return runs == 3; });
 
   /* A second run on the same thread is refused, and nothing leaks. */
   bool first_done = false;
-  gloop::start_guest_run([] { gloop::sleep(0.01); }, host_post, &host,
+  gloop::start_guest_run([] { gloop::sleep(0.01); }, host_toy_post_threadsafe, HOST_TOY_DATA,
                          [&](const gloop_outcome &) { first_done = true; });
-  CHECK_THROWS_CODE(gloop::start_guest_run([] {}, host_post, &host, [](const gloop_outcome &) {}),
+  CHECK_THROWS_CODE(gloop::start_guest_run([] {}, host_toy_post_threadsafe, HOST_TOY_DATA,
+                                           [](const gloop_outcome &) {}),
                     GLOOP_ERUNNING);
-  CHECK_THROWS_CODE(gloop::start_guest_run([] {}, nullptr, &host, [](const gloop_outcome &) {}),
+  CHECK_THROWS_CODE(gloop::start_guest_run([] {}, nullptr, HOST_TOY_DATA, [](const gloop_outcome &) {}),
                     GLOOP_EINVAL);
-  CHECK(host.run_until([&] { return first_done; }));
+  host_run_until([&] { return first_done; });
 
   /* Abandoning frees the wrapper's state; the done callable never runs. */
   bool abandoned_done = false;
-  gloop::start_guest_run([] { gloop::sleep_forever(); }, host_post, &host,
+  gloop::start_guest_run([] { gloop::sleep_forever(); }, host_toy_post_threadsafe, HOST_TOY_DATA,
                          [&](const gloop_outcome &) { abandoned_done = true; });
-  CHECK(host.run_until([&] { return host.empty(); }));
+  host_run_until([] { return host_toy_queued() == 0; });
   gloop::abandon_run();
   CHECK(!gloop_in_run());
   CHECK_THROWS_CODE(gloop::abandon_run(), GLOOP_ENORUN);
-  host.run_until([&] { return host.empty(); }); /* stale ticks are no-ops */
+  host_toy_drain(); /* stale ticks are no-ops */
   CHECK(!abandoned_done);
-  the_host = nullptr;
+  host_toy_fini();
 }
 
 /* ---- Events and channels -------------------------------------------------------- */

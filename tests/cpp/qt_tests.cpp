@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "cpp_test.hpp"
+#include "harness/harness.hpp"
 
 namespace {
 

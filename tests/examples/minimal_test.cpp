@@ -1,8 +1,9 @@
 // minimal_test.cpp - drives the minimal example in-process: window layout, click-to-answer timing, overlapping clicks and closing mid-wait.
 
-// Usage: minimal_test click | double-click | close-mid-wait | stall-probe
+// Cases: click, double_click, close_mid_wait, stall_probe (run one with
+// `minimal_test <case>`; see harness/harness.h).
 
-#include "harness.h"
+#include "example.h"
 
 #include <chrono>
 #include <thread>
@@ -11,7 +12,7 @@
 #include <QPushButton>
 #include <QVBoxLayout>
 
-using namespace harness;
+using namespace example;
 
 namespace {
 
@@ -28,8 +29,6 @@ const qint64 kMaxStallMs = 200;
 // Closing the window must end the program this fast, pending sleep or not.
 const qint64 kMaxExitMs = 1000 * kSlowdown;
 
-std::string g_scenario;
-
 struct Widgets {
   QMainWindow *window = nullptr;
   QLabel *label = nullptr;
@@ -41,32 +40,22 @@ struct Widgets {
 // button, both centred, showing the initial texts.
 bool find_widgets(Widgets &w)
 {
-  w.window = find_main_window();
-  H_CHECK(w.window != nullptr, "no QMainWindow among the top-level widgets");
-  if (w.window == nullptr)
-    return false;
-  H_CHECK(w.window->isVisible(), "the window is not shown");
-  H_CHECK(w.window->windowTitle().isEmpty(), "window title is '%s'",
-          qPrintable(w.window->windowTitle()));
-
-  QWidget *central = w.window->centralWidget();
-  auto *box = central != nullptr ? qobject_cast<QVBoxLayout *>(central->layout()) : nullptr;
-  H_CHECK(box != nullptr && box->count() == 2, "the central widget has no vertical box of two items");
-  if (box == nullptr || box->count() != 2)
+  QVBoxLayout *box = central_box(w.window, 2);
+  if (box == nullptr)
     return false;
   w.label = qobject_cast<QLabel *>(box->itemAt(0)->widget());
   w.button = qobject_cast<QPushButton *>(box->itemAt(1)->widget());
-  H_CHECK(w.label != nullptr && w.button != nullptr, "the box does not hold a label, then a button");
+  EXPECT(w.label != nullptr && w.button != nullptr, "the box does not hold a label, then a button");
   if (w.label == nullptr || w.button == nullptr)
     return false;
-  H_CHECK(box->itemAt(0)->alignment() == Qt::AlignCenter, "the label is not centred");
-  H_CHECK(box->itemAt(1)->alignment() == Qt::AlignCenter, "the button is not centred");
-  H_CHECK(w.label->text() == kInitial, "label reads '%s'", qPrintable(w.label->text()));
-  H_CHECK(w.button->text() == kButton, "button reads '%s'", qPrintable(w.button->text()));
-  H_CHECK(w.label->geometry().bottom() < w.button->geometry().top(),
-          "the label (y=%d) is not above the button (y=%d)", w.label->y(), w.button->y());
-  H_CHECK(central->findChildren<QWidget *>().size() == 2, "the window holds %d widgets, not 2",
-          int(central->findChildren<QWidget *>().size()));
+  EXPECT(box->itemAt(0)->alignment() == Qt::AlignCenter, "the label is not centred");
+  EXPECT(box->itemAt(1)->alignment() == Qt::AlignCenter, "the button is not centred");
+  EXPECT(w.label->text() == kInitial, "label reads '%s'", qPrintable(w.label->text()));
+  EXPECT(w.button->text() == kButton, "button reads '%s'", qPrintable(w.button->text()));
+  EXPECT(w.label->geometry().bottom() < w.button->geometry().top(),
+         "the label (y=%d) is not above the button (y=%d)", w.label->y(), w.button->y());
+  EXPECT(w.window->centralWidget()->findChildren<QWidget *>().size() == 2, "the window holds %d widgets, not 2",
+         int(w.window->centralWidget()->findChildren<QWidget *>().size()));
   return true;
 }
 
@@ -81,13 +70,13 @@ qint64 expect_answer(const Widgets &w, const QElapsedTimer &clock, qint64 since_
 {
   bool ok = wait_for([&] { return shows_answer(w); }, 3000 * kSlowdown);
   qint64 at = clock.elapsed();
-  H_CHECK(ok, "%s: no answer within %d s (label reads '%s')", what, 3 * kSlowdown, qPrintable(w.label->text()));
+  EXPECT(ok, "%s: no answer within %d s (label reads '%s')", what, 3 * kSlowdown, qPrintable(w.label->text()));
   if (!ok)
     return -1;
   qint64 delay = at - since_ms;
   note("%s: answer %lld ms after the click", what, (long long)delay);
-  H_CHECK(delay >= kMinAnswerMs && delay <= kMaxAnswerMs, "%s: answer after %lld ms, expected %lld..%lld",
-          what, (long long)delay, (long long)kMinAnswerMs, (long long)kMaxAnswerMs);
+  EXPECT(delay >= kMinAnswerMs && delay <= kMaxAnswerMs, "%s: answer after %lld ms, expected %lld..%lld",
+         what, (long long)delay, (long long)kMinAnswerMs, (long long)kMaxAnswerMs);
   return at;
 }
 
@@ -98,23 +87,23 @@ void scenario_click(const Widgets &w)
 {
   QElapsedTimer clock;
   clock.start();
-  double cpu_before = process_cpu_seconds();
+  double cpu_before = test_cpu_seconds();
   w.button->click();
-  H_CHECK(w.label->text() == kInitial, "the label changed at once");
+  EXPECT(w.label->text() == kInitial, "the label changed at once");
   wait_ms(500);
-  H_CHECK(w.label->text() == kInitial, "the label changed within 0.5 s: '%s'", qPrintable(w.label->text()));
+  EXPECT(w.label->text() == kInitial, "the label changed within 0.5 s: '%s'", qPrintable(w.label->text()));
   qint64 at = expect_answer(w, clock, 0, "click");
-  double cpu = process_cpu_seconds() - cpu_before;
+  double cpu = test_cpu_seconds() - cpu_before;
 
   // The wait is a timer, not a busy loop: the whole process (the test's own
   // 2 ms polling included) stays far below one core.
   if (at > 0) {
     double share = cpu / (at / 1000.0);
     note("CPU during the wait: %.3f s over %.3f s (%.0f%% of one core)", cpu, at / 1000.0, share * 100);
-    H_CHECK(share < 0.25, "the process used %.0f%% of a core while a task slept", share * 100);
+    EXPECT(share < 0.25, "the process used %.0f%% of a core while a task slept", share * 100);
   }
   wait_ms(300);
-  H_CHECK(shows_answer(w), "the answer did not stay: '%s'", qPrintable(w.label->text()));
+  EXPECT(shows_answer(w), "the answer did not stay: '%s'", qPrintable(w.label->text()));
 }
 
 // Two clicks 250 ms apart: both tasks run to their end and each answers one
@@ -128,9 +117,9 @@ void scenario_double_click(const Widgets &w)
   w.button->click();
   wait_ms(250);
   qint64 second = clock.elapsed();
-  H_CHECK(second < 250 + 50 * kSlowdown, "the second click came %lld ms after the first, not within %d ms",
-          (long long)second, 250 + 50 * kSlowdown);
-  H_CHECK(w.label->text() == kInitial, "the label changed before the second click");
+  EXPECT(second < 250 + 50 * kSlowdown, "the second click came %lld ms after the first, not within %d ms",
+         (long long)second, 250 + 50 * kSlowdown);
+  EXPECT(w.label->text() == kInitial, "the label changed before the second click");
   w.button->click();
 
   qint64 first_at = expect_answer(w, clock, 0, "first click");
@@ -138,13 +127,13 @@ void scenario_double_click(const Widgets &w)
   qint64 reset_at = clock.elapsed();
   // The second task sleeps until at least one second after its click; the
   // reset must come before that for its answer to be told apart.
-  H_CHECK(first_at < 0 || reset_at < second + 1000,
-          "the first answer came too late (%lld ms) to observe the second task", (long long)first_at);
+  EXPECT(first_at < 0 || reset_at < second + 1000,
+         "the first answer came too late (%lld ms) to observe the second task", (long long)first_at);
   expect_answer(w, clock, second, "second click");
 
   w.label->setText(kInitial);
   wait_ms(1500);
-  H_CHECK(w.label->text() == kInitial, "something changed the label after both tasks answered");
+  EXPECT(w.label->text() == kInitial, "something changed the label after both tasks answered");
 
   QElapsedTimer later;
   later.start();
@@ -157,7 +146,7 @@ void scenario_close_mid_wait(const Widgets &w)
 {
   w.button->click();
   wait_ms(400);
-  H_CHECK(w.label->text() == kInitial, "the label changed within 0.4 s");
+  EXPECT(w.label->text() == kInitial, "the label changed within 0.4 s");
 }
 
 // Checks the checker: a deliberate 300 ms block of the GUI thread must show
@@ -168,42 +157,26 @@ void scenario_stall_probe()
   QTimer::singleShot(100, [] { std::this_thread::sleep_for(std::chrono::milliseconds(300)); });
   wait_ms(600);
   note("a 300 ms block was measured as %.1f ms", probe().max_gap);
-  H_CHECK(probe().max_gap >= 290, "a 300 ms block of the GUI thread was measured as %.1f ms", probe().max_gap);
+  EXPECT(probe().max_gap >= 290, "a 300 ms block of the GUI thread was measured as %.1f ms", probe().max_gap);
 }
 
-void run_scenario()
+void run_minimal(void (*scenario)())
 {
-  probe().start();
-  Widgets w;
-  if (find_widgets(w)) {
-    // Give the run's main task time to open and publish its nursery; a real
-    // user cannot click within the first frame either.
-    wait_ms(300);
-    if (g_scenario == "click")
-      scenario_click(w);
-    else if (g_scenario == "double-click")
-      scenario_double_click(w);
-    else if (g_scenario == "close-mid-wait")
-      scenario_close_mid_wait(w);
-    else
-      scenario_stall_probe();
-  }
-  if (g_scenario != "stall-probe")
-    check_stall_probe(kMaxStallMs);
-
-  close_window(w.window);
+  run({"guestloop-minimal"}, scenario, [] { check_prompt_exit(kMaxExitMs); });
 }
-
-void startup() { queue_scenario(run_scenario, 30); }
 
 } // namespace
 
-Q_COREAPP_STARTUP_FUNCTION(startup)
-
-int main(int argc, char **argv)
+CPP_TEST(click) { run_minimal([] { drive(find_widgets, scenario_click, kMaxStallMs); }); }
+CPP_TEST(double_click) { run_minimal([] { drive(find_widgets, scenario_double_click, kMaxStallMs); }); }
+CPP_TEST(close_mid_wait) { run_minimal([] { drive(find_widgets, scenario_close_mid_wait, kMaxStallMs); }); }
+CPP_TEST(stall_probe)
 {
-  g_scenario = pick_scenario(argc, argv, {"click", "double-click", "close-mid-wait", "stall-probe"});
-  if (g_scenario.empty())
-    return 2;
-  return run_example({"guestloop-minimal"}, 0, [] { check_prompt_exit(kMaxExitMs); });
+  run_minimal([] {
+    probe().start();
+    scenario_stall_probe();
+    close_window(main_window());
+  });
 }
+
+int main(int argc, char **argv) { return cpp_test::main(argc, argv); }

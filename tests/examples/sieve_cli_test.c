@@ -1,10 +1,10 @@
 /* sieve_cli_test.c - runs the sieve program as a user would: --help, rejected option values, and a short animation whose --report is checked. */
-#define _POSIX_C_SOURCE 200809L
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+
+#include "harness/harness.h"
 
 #define NUM 1600
 #define COMPOSITES 1348 /* 1600 cells less 1 and the 251 primes */
@@ -14,17 +14,8 @@
   u8"\U0001F973 Congratulations! You found all the prime numbers and solved mathematics. " \
   u8"\U0001F973"
 
-static int failures;
-
-#define CHECK(cond, ...)                                              \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      failures++;                                                     \
-      printf("FAIL %s:%d: %s -- ", __FILE__, __LINE__, #cond);        \
-      printf(__VA_ARGS__);                                            \
-      putchar('\n');                                                  \
-    }                                                                 \
-  } while (0)
+/* Checks go on after a failure, so that one run reports all that is wrong. */
+#define CHECK(cond, ...) TEST_EXPECT_(cond, __VA_ARGS__)
 
 /* What one run printed, and how it ended: the exit code, or -1 if it did
  * not exit normally (killed by a signal). */
@@ -43,8 +34,7 @@ static int run(const char *binary, const char *args, int merge_stderr, struct ou
   snprintf(cmd, sizeof cmd, "'%s' %s%s", binary, args, merge_stderr ? " 2>&1" : "");
   FILE *p = popen(cmd, "r");
   if (p == NULL) {
-    printf("FAIL cannot run %s\n", cmd);
-    failures++;
+    TEST_EXPECT_FAIL("cannot run %s", cmd);
     return -1;
   }
   size_t cap = 1 << 16;
@@ -66,8 +56,7 @@ static int run(const char *binary, const char *args, int merge_stderr, struct ou
   }
   int status = pclose(p);
   if (out->text == NULL) {
-    printf("FAIL out of memory reading the output of %s\n", cmd);
-    failures++;
+    TEST_EXPECT_FAIL("out of memory reading the output of %s", cmd);
     return -1;
   }
   out->text[out->len] = '\0';
@@ -257,13 +246,14 @@ static int check_run(const char *binary, double tick, unsigned long long seed, s
   return 0;
 }
 
-int main(int argc, char **argv)
+/* The one case: `sieve_cli_test cli PATH-TO-SIEVE`. */
+TEST_CASE(cli)
 {
-  if (argc != 2) {
-    fprintf(stderr, "usage: %s PATH-TO-SIEVE\n", argv[0]);
-    return 2;
-  }
-  const char *binary = argv[1];
+  int nargs = 0;
+  char **args = gloop_test_args(&nargs);
+  if (nargs != 1)
+    TEST_FAIL("usage: cli PATH-TO-SIEVE");
+  const char *binary = args[0];
   static struct report first, again, other;
 
   check_help(binary);
@@ -281,11 +271,9 @@ int main(int argc, char **argv)
     CHECK(first.marker_colour[0] != other.marker_colour[0], "seeds 7 and 8 give the same first colour %06x",
           first.marker_colour[0]);
   }
-
-  if (failures > 0) {
-    printf("%d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("all checks passed\n");
   return 0;
 }
+
+static const gloop_test_case cases[] = {GLOOP_TEST_ENTRY(cli)};
+
+int main(int argc, char **argv) { return GLOOP_TEST_MAIN(argc, argv, cases); }

@@ -1,10 +1,10 @@
 // sieve_test.cpp - drives the sieve example in-process: start-up window, the animation's invariants sampled while it runs, the final grid, GUI stalls and closing mid-run.
 
-// Usage: sieve_test run | close-mid-run
+// Cases (run one with `sieve_test <case>`; see harness/harness.h):
 //   run            --tick 0.002 --seed 20240601 --quit-when-done: the whole
 //                  animation, then the final state and the exit status.
-//   close-mid-run  default tick: the first seconds, then the window is closed.
-#include "harness.h"
+//   close_mid_run  default tick: the first seconds, then the window is closed.
+#include "example.h"
 
 #include <QGridLayout>
 #include <QLabel>
@@ -13,7 +13,7 @@
 
 #include <numeric>
 
-using namespace harness;
+using namespace example;
 
 namespace {
 
@@ -31,7 +31,7 @@ const QString kHacking =
 const QString kDone = QString::fromUtf8(
     u8"\U0001F973 Congratulations! You found all the prime numbers and solved mathematics. \U0001F973");
 
-std::string g_scenario;
+bool g_whole_run; // the run case: the example quits by itself
 QElapsedTimer g_clock;       // started when the scenario starts
 
 bool is_composite[kNum + 1];
@@ -69,56 +69,51 @@ Seen g_seen;
 bool check_window()
 {
   Seen &s = g_seen;
-  s.window = find_main_window();
-  H_CHECK(s.window != nullptr, "no QMainWindow among the top-level widgets");
+  s.window = main_window();
   if (s.window == nullptr)
     return false;
-  H_CHECK(s.window->isVisible(), "the window is not shown");
-  H_CHECK(s.window->windowTitle().isEmpty(), "window title is '%s'", qPrintable(s.window->windowTitle()));
-
-  QWidget *central = s.window->centralWidget();
-  auto *box = central != nullptr ? qobject_cast<QVBoxLayout *>(central->layout()) : nullptr;
-  H_CHECK(box != nullptr && box->count() == 2, "the central widget has no vertical box of two items");
-  if (box == nullptr || box->count() != 2)
+  QVBoxLayout *box = central_box(s.window, 2);
+  if (box == nullptr)
     return false;
+  QWidget *central = s.window->centralWidget();
   s.status = qobject_cast<QLabel *>(box->itemAt(0)->widget());
   QWidget *container = box->itemAt(1)->widget();
   auto *grid = container != nullptr ? qobject_cast<QGridLayout *>(container->layout()) : nullptr;
-  H_CHECK(s.status != nullptr && grid != nullptr, "the box does not hold a label, then a grid");
+  EXPECT(s.status != nullptr && grid != nullptr, "the box does not hold a label, then a grid");
   if (s.status == nullptr || grid == nullptr)
     return false;
-  H_CHECK(box->itemAt(0)->alignment() == Qt::AlignCenter, "the status label is not centred");
-  H_CHECK(box->itemAt(1)->alignment() == Qt::AlignCenter, "the grid is not centred");
-  H_CHECK(s.status->text().isEmpty(), "the status starts as '%s'", qPrintable(s.status->text()));
-  H_CHECK(s.status->font().pointSize() == 14, "the status font is %d pt", s.status->font().pointSize());
-  H_CHECK(!s.status->font().bold(), "the status font is bold");
-  H_CHECK(grid->rowCount() == kRows && grid->columnCount() == kCols, "the grid is %d x %d",
-          grid->rowCount(), grid->columnCount());
-  H_CHECK(grid->count() == kNum, "the grid holds %d items", grid->count());
+  EXPECT(box->itemAt(0)->alignment() == Qt::AlignCenter, "the status label is not centred");
+  EXPECT(box->itemAt(1)->alignment() == Qt::AlignCenter, "the grid is not centred");
+  EXPECT(s.status->text().isEmpty(), "the status starts as '%s'", qPrintable(s.status->text()));
+  EXPECT(s.status->font().pointSize() == 14, "the status font is %d pt", s.status->font().pointSize());
+  EXPECT(!s.status->font().bold(), "the status font is bold");
+  EXPECT(grid->rowCount() == kRows && grid->columnCount() == kCols, "the grid is %d x %d",
+         grid->rowCount(), grid->columnCount());
+  EXPECT(grid->count() == kNum, "the grid holds %d items", grid->count());
 
   for (int r = 0; r < kRows; r++) {
     for (int c = 0; c < kCols; c++) {
       int n = r * kCols + c + 1;
       QLayoutItem *item = grid->itemAtPosition(r, c);
       auto *label = item != nullptr ? qobject_cast<QLabel *>(item->widget()) : nullptr;
-      H_CHECK(label != nullptr, "no label at row %d, column %d", r, c);
+      EXPECT(label != nullptr, "no label at row %d, column %d", r, c);
       if (label == nullptr)
         return false;
       s.cells[n] = label;
-      H_CHECK(item->alignment() == Qt::AlignCenter, "cell %d is not centred", n);
-      H_CHECK(label->text() == QString::number(n), "cell %d reads '%s'", n, qPrintable(label->text()));
-      H_CHECK(!label->font().bold(), "cell %d starts bold", n);
+      EXPECT(item->alignment() == Qt::AlignCenter, "cell %d is not centred", n);
+      EXPECT(label->text() == QString::number(n), "cell %d reads '%s'", n, qPrintable(label->text()));
+      EXPECT(!label->font().bold(), "cell %d starts bold", n);
     }
   }
   s.default_point_size = s.cells[1]->font().pointSize();
   s.default_colour = s.cells[1]->palette().color(QPalette::WindowText).rgb();
   for (int n = 2; n <= kNum; n++)
-    H_CHECK(s.cells[n]->palette().color(QPalette::WindowText).rgb() == s.default_colour,
-            "cell %d starts with another colour", n);
-  H_CHECK(central->findChildren<QLabel *>().size() == kNum + 1, "the window holds %d labels",
-          int(central->findChildren<QLabel *>().size()));
-  H_CHECK(central->findChildren<QWidget *>().size() == kNum + 2, "the window holds %d widgets",
-          int(central->findChildren<QWidget *>().size()));
+    EXPECT(s.cells[n]->palette().color(QPalette::WindowText).rgb() == s.default_colour,
+           "cell %d starts with another colour", n);
+  EXPECT(central->findChildren<QLabel *>().size() == kNum + 1, "the window holds %d labels",
+         int(central->findChildren<QLabel *>().size()));
+  EXPECT(central->findChildren<QWidget *>().size() == kNum + 2, "the window holds %d widgets",
+         int(central->findChildren<QWidget *>().size()));
   return true;
 }
 
@@ -143,16 +138,14 @@ void sample()
     bool bold = label->font().bold();
     QRgb colour = label->palette().color(QPalette::WindowText).rgb();
     if (label->text() != QString::number(n)) {
-      fail(__FILE__, __LINE__, QString::asprintf("cell %d now reads '%s'", n, qPrintable(label->text())).toStdString());
+      TEST_EXPECT_FAIL("cell %d now reads '%s'", n, qPrintable(label->text()));
       s.broken = true;
       return;
     }
     if (s.bold[n]) {
       if (!bold || colour != s.colour[n]) {
-        fail(__FILE__, __LINE__,
-             QString::asprintf("cell %d changed after it was marked (bold %d, colour %06x -> %06x)", n, bold,
-                               s.colour[n] & 0xffffff, colour & 0xffffff)
-                 .toStdString());
+        TEST_EXPECT_FAIL("cell %d changed after it was marked (bold %d, colour %06x -> %06x)", n, bold,
+                         s.colour[n] & 0xffffff, colour & 0xffffff);
         s.broken = true;
         return;
       }
@@ -160,7 +153,7 @@ void sample()
     }
     if (!bold) {
       if (colour != s.default_colour) {
-        fail(__FILE__, __LINE__, QString::asprintf("cell %d changed colour but is not bold", n).toStdString());
+        TEST_EXPECT_FAIL("cell %d changed colour but is not bold", n);
         s.broken = true;
         return;
       }
@@ -172,10 +165,8 @@ void sample()
     bool ok = is_composite[n] && channel_ok(qRed(colour)) && channel_ok(qGreen(colour)) &&
               channel_ok(qBlue(colour)) && label->font().pointSize() == s.default_point_size;
     if (!ok) {
-      fail(__FILE__, __LINE__,
-           QString::asprintf("cell %d marked wrongly (composite %d, colour %06x, %d pt)", n, is_composite[n],
-                             colour & 0xffffff, label->font().pointSize())
-               .toStdString());
+      TEST_EXPECT_FAIL("cell %d marked wrongly (composite %d, colour %06x, %d pt)", n, is_composite[n],
+                       colour & 0xffffff, label->font().pointSize());
       s.broken = true;
       return;
     }
@@ -184,9 +175,7 @@ void sample()
   QString text = s.status->text();
   if (text != s.last_status) {
     if (s.last_status == kDone || !(text == kCalculating || text == kHacking || text == kDone)) {
-      fail(__FILE__, __LINE__,
-           QString::asprintf("status went from '%s' to '%s'", qPrintable(s.last_status), qPrintable(text))
-               .toStdString());
+      TEST_EXPECT_FAIL("status went from '%s' to '%s'", qPrintable(s.last_status), qPrintable(text));
       s.broken = true;
       return;
     }
@@ -212,14 +201,14 @@ void check_final_grid()
   for (int n = 1; n <= kNum; n++) {
     composites += is_composite[n];
     bold += s.bold[n];
-    H_CHECK(s.bold[n] == is_composite[n], "cell %d: bold %d, composite %d", n, s.bold[n], is_composite[n]);
+    EXPECT(s.bold[n] == is_composite[n], "cell %d: bold %d, composite %d", n, s.bold[n], is_composite[n]);
     if (s.bold[n])
       gcd_of_colour[s.colour[n]] = std::gcd(gcd_of_colour.value(s.colour[n], 0), n);
   }
-  H_CHECK(composites == kComposites, "counted %d composites", composites);
-  H_CHECK(bold == kComposites, "%d cells are bold, expected %d", bold, kComposites);
+  EXPECT(composites == kComposites, "counted %d composites", composites);
+  EXPECT(bold == kComposites, "%d cells are bold, expected %d", bold, kComposites);
   for (auto it = gcd_of_colour.cbegin(); it != gcd_of_colour.cend(); ++it)
-    H_CHECK(it.value() >= 2, "the cells coloured %06x have no common factor", it.key() & 0xffffff);
+    EXPECT(it.value() >= 2, "the cells coloured %06x have no common factor", it.key() & 0xffffff);
   note("%d bold cells in %d colours; %d samples", bold, int(gcd_of_colour.size()), s.samples);
 }
 
@@ -229,23 +218,21 @@ void check_stalls()
   // The probe must really have run all along, or a silent probe would pass.
   qint64 expected = g_clock.elapsed() / 2;
   if (kEnforceStalls)
-    H_CHECK(probe().polls >= expected / 4, "only %ld probes in %lld ms", probe().polls,
-            (long long)g_clock.elapsed());
+    EXPECT(probe().polls >= expected / 4, "only %ld probes in %lld ms", probe().polls,
+           (long long)g_clock.elapsed());
 }
 
 // The run scenario ends when the example quits by itself (--quit-when-done).
 void on_about_to_quit()
 {
   Seen &s = g_seen;
-  if (g_scenario != "run")
-    return;
   check_final_grid();
-  H_CHECK(s.last_status == kDone, "the status reads '%s' at the end", qPrintable(s.last_status));
+  EXPECT(s.last_status == kDone, "the status reads '%s' at the end", qPrintable(s.last_status));
   // The final text waits for the longest marker, the one for 2, which sleeps
   // one tick per multiple: 799 ticks at least, whatever the machine.
   qint64 min_ms = qint64(799 * kRunTick * 1000);
-  H_CHECK(s.done_seen_ms >= min_ms, "the final text came after %lld ms, before %lld ms",
-          (long long)s.done_seen_ms, (long long)min_ms);
+  EXPECT(s.done_seen_ms >= min_ms, "the final text came after %lld ms, before %lld ms",
+         (long long)s.done_seen_ms, (long long)min_ms);
   note("final text after %lld ms; %d status changes", (long long)s.done_seen_ms, s.status_changes);
   check_stalls();
 }
@@ -256,11 +243,11 @@ void close_mid_run()
   sample();
   // E4: over 2.6 s the clock passes at least two whole seconds, so both
   // status texts have shown, and the text flips about once a second.
-  H_CHECK(s.statuses.contains(kCalculating) && s.statuses.contains(kHacking),
-          "not both status texts seen (%d distinct)", int(s.statuses.size()));
-  H_CHECK(s.status_changes >= 1 && s.status_changes <= 4, "%d status changes in 2.6 s", s.status_changes);
+  EXPECT(s.statuses.contains(kCalculating) && s.statuses.contains(kHacking),
+         "not both status texts seen (%d distinct)", int(s.statuses.size()));
+  EXPECT(s.status_changes >= 1 && s.status_changes <= 4, "%d status changes in 2.6 s", s.status_changes);
   // E5: markers are busy; upstream marks about 36 cells in the first second.
-  H_CHECK(s.bold_count >= 36 && s.bold_count < kComposites, "%d cells bold after 2.6 s", s.bold_count);
+  EXPECT(s.bold_count >= 36 && s.bold_count < kComposites, "%d cells bold after 2.6 s", s.bold_count);
   note("after %lld ms: %d cells bold, %d status changes", (long long)g_clock.elapsed(), s.bold_count,
        s.status_changes);
   check_stalls();
@@ -289,36 +276,38 @@ void start_scenario()
   QObject::connect(sampler, &QTimer::timeout, sample);
   sampler->start(25);
 
-  if (g_scenario == "close-mid-run") {
+  if (g_whole_run) {
+    QObject::connect(app, &QCoreApplication::aboutToQuit, on_about_to_quit);
+  } else {
     // E2, E3: the animation starts by itself; the status and cell 4 show up
     // within a few ticks.
     QTimer::singleShot(300 * kSlowdown, app, [] {
       sample();
-      H_CHECK(g_seen.last_status == kCalculating || g_seen.last_status == kHacking,
-              "the status reads '%s' after %d ms", qPrintable(g_seen.last_status), 300 * kSlowdown);
-      H_CHECK(g_seen.bold[4], "cell 4 is not marked after %d ms", 300 * kSlowdown);
+      EXPECT(g_seen.last_status == kCalculating || g_seen.last_status == kHacking,
+             "the status reads '%s' after %d ms", qPrintable(g_seen.last_status), 300 * kSlowdown);
+      EXPECT(g_seen.bold[4], "cell 4 is not marked after %d ms", 300 * kSlowdown);
     });
     QTimer::singleShot(2600, app, close_mid_run);
   }
 }
 
-void startup()
-{
-  queue_scenario(start_scenario, 60);
-  QObject::connect(QCoreApplication::instance(), &QCoreApplication::aboutToQuit, on_about_to_quit);
-}
-
 } // namespace
 
-Q_COREAPP_STARTUP_FUNCTION(startup)
-
-int main(int argc, char **argv)
+// The sieve's whole animation takes many seconds under a sanitizer: both
+// cases' limit is 60 s (scaled), not the harness's default 30 s.
+CPP_TEST(run)
 {
-  g_scenario = pick_scenario(argc, argv, {"run", "close-mid-run"});
-  if (g_scenario.empty())
-    return 2;
+  test_watchdog(60);
+  g_whole_run = true;
   compute_composites();
-  if (g_scenario == "run")
-    return run_example({"guestloop-sieve", "--tick", "0.002", "--seed", "20240601", "--quit-when-done"});
-  return run_example({"guestloop-sieve"}, 0, [] { check_prompt_exit(kMaxExitMs); });
+  run({"guestloop-sieve", "--tick", "0.002", "--seed", "20240601", "--quit-when-done"}, start_scenario);
 }
+
+CPP_TEST(close_mid_run)
+{
+  test_watchdog(60);
+  compute_composites();
+  run({"guestloop-sieve"}, start_scenario, [] { check_prompt_exit(kMaxExitMs); });
+}
+
+int main(int argc, char **argv) { return cpp_test::main(argc, argv); }

@@ -1,15 +1,16 @@
 // worker_test.cpp - drives the worker example in-process: the window, a full count with progress and its result box, Cancel within one chunk, and closing mid-job.
 
-// Usage: worker_test run | cancel | close-mid-job
+// Cases: run, cancel, close_mid_job (run one with `worker_test <case>`; see
+// harness/harness.h).
 
-#include "harness.h"
+#include "example.h"
 
 #include <QLabel>
 #include <QMessageBox>
 #include <QProgressBar>
 #include <QPushButton>
 
-using namespace harness;
+using namespace example;
 
 namespace {
 
@@ -24,8 +25,6 @@ constexpr unsigned long kBigLimit = 400000000;
 // Closing the window mid-job must end the program this fast.
 const qint64 kMaxExitMs = 1000 * kSlowdown;
 
-std::string g_scenario;
-
 struct Widgets {
   QMainWindow *window = nullptr;
   QProgressBar *bar = nullptr;
@@ -37,25 +36,20 @@ struct Widgets {
 // Finds the widgets by their object names and checks the idle window.
 bool find_widgets(Widgets &w)
 {
-  w.window = find_main_window();
-  H_CHECK(w.window != nullptr, "no QMainWindow among the top-level widgets");
-  if (w.window == nullptr)
-    return false;
-  H_CHECK(w.window->isVisible(), "the window is not shown");
   w.bar = w.window->findChild<QProgressBar *>(QStringLiteral("progress"));
   w.label = w.window->findChild<QLabel *>(QStringLiteral("result"));
   w.start = w.window->findChild<QPushButton *>(QStringLiteral("start"));
   w.cancel = w.window->findChild<QPushButton *>(QStringLiteral("cancel"));
-  H_CHECK(w.bar && w.label && w.start && w.cancel, "missing widgets: bar %p label %p start %p cancel %p",
-          (void *)w.bar, (void *)w.label, (void *)w.start, (void *)w.cancel);
+  EXPECT(w.bar && w.label && w.start && w.cancel, "missing widgets: bar %p label %p start %p cancel %p",
+         (void *)w.bar, (void *)w.label, (void *)w.start, (void *)w.cancel);
   if (!(w.bar && w.label && w.start && w.cancel))
     return false;
-  H_CHECK(w.bar->minimum() == 0 && w.bar->maximum() == 100 && w.bar->value() == 0,
-          "the bar is %d..%d at %d, expected 0..100 at 0", w.bar->minimum(), w.bar->maximum(), w.bar->value());
-  H_CHECK(w.start->text() == QStringLiteral("Start") && w.cancel->text() == QStringLiteral("Cancel"),
-          "buttons read '%s' and '%s'", qPrintable(w.start->text()), qPrintable(w.cancel->text()));
-  H_CHECK(w.start->isEnabled() && !w.cancel->isEnabled(), "idle: Start enabled %d, Cancel enabled %d",
-          w.start->isEnabled(), w.cancel->isEnabled());
+  EXPECT(w.bar->minimum() == 0 && w.bar->maximum() == 100 && w.bar->value() == 0,
+         "the bar is %d..%d at %d, expected 0..100 at 0", w.bar->minimum(), w.bar->maximum(), w.bar->value());
+  EXPECT(w.start->text() == QStringLiteral("Start") && w.cancel->text() == QStringLiteral("Cancel"),
+         "buttons read '%s' and '%s'", qPrintable(w.start->text()), qPrintable(w.cancel->text()));
+  EXPECT(w.start->isEnabled() && !w.cancel->isEnabled(), "idle: Start enabled %d, Cancel enabled %d",
+         w.start->isEnabled(), w.cancel->isEnabled());
   return true;
 }
 
@@ -73,10 +67,10 @@ QMessageBox *find_box()
 bool start_and_progress(const Widgets &w, int at_least)
 {
   w.start->click();
-  H_CHECK(!w.start->isEnabled(), "Start stayed enabled after the click");
+  EXPECT(!w.start->isEnabled(), "Start stayed enabled after the click");
   bool ok = wait_for([&] { return w.bar->value() >= at_least; }, 20000 * kSlowdown);
-  H_CHECK(ok, "the bar did not reach %d (it reads %d)", at_least, w.bar->value());
-  H_CHECK(w.cancel->isEnabled(), "Cancel is not enabled while the job runs");
+  EXPECT(ok, "the bar did not reach %d (it reads %d)", at_least, w.bar->value());
+  EXPECT(w.cancel->isEnabled(), "Cancel is not enabled while the job runs");
   return ok;
 }
 
@@ -92,30 +86,30 @@ void scenario_run(const Widgets &w)
   bool boxed = wait_for(
       [&] {
         int v = w.bar->value();
-        H_CHECK(v >= last, "the bar went back from %d to %d", last, v);
+        EXPECT(v >= last, "the bar went back from %d to %d", last, v);
         if (v > 0 && v < 100)
           ++seen_between;
         last = v;
         return find_box() != nullptr;
       },
       30000 * kSlowdown);
-  H_CHECK(boxed, "no result box within %d s (the bar reads %d)", 30 * kSlowdown, w.bar->value());
-  H_CHECK(seen_between > 0, "the bar never showed a value between 0 and 100");
-  H_CHECK(w.bar->value() == 100, "the bar ends at %d", w.bar->value());
+  EXPECT(boxed, "no result box within %d s (the bar reads %d)", 30 * kSlowdown, w.bar->value());
+  EXPECT(seen_between > 0, "the bar never showed a value between 0 and 100");
+  EXPECT(w.bar->value() == 100, "the bar ends at %d", w.bar->value());
   const QString expected = QStringLiteral("There are %1 primes below %2.").arg(kSmallPrimes).arg(kSmallLimit);
-  H_CHECK(w.label->text() == expected, "label reads '%s'", qPrintable(w.label->text()));
+  EXPECT(w.label->text() == expected, "label reads '%s'", qPrintable(w.label->text()));
   QMessageBox *box = find_box();
   if (box == nullptr)
     return;
-  H_CHECK(box->text() == expected, "the box reads '%s'", qPrintable(box->text()));
-  H_CHECK(!w.start->isEnabled(), "Start is enabled while the result box is open");
+  EXPECT(box->text() == expected, "the box reads '%s'", qPrintable(box->text()));
+  EXPECT(!w.start->isEnabled(), "Start is enabled while the result box is open");
   auto *ok = box->findChild<QAbstractButton *>(QStringLiteral("ok"));
-  H_CHECK(ok != nullptr, "the box has no OK button");
+  EXPECT(ok != nullptr, "the box has no OK button");
   if (ok != nullptr)
     ok->click();
   bool idle = wait_for([&] { return w.start->isEnabled(); }, 5000 * kSlowdown);
-  H_CHECK(idle, "Start did not come back after OK");
-  H_CHECK(!w.cancel->isEnabled(), "Cancel is still enabled after the job");
+  EXPECT(idle, "Start did not come back after OK");
+  EXPECT(!w.cancel->isEnabled(), "Cancel is still enabled after the job");
 }
 
 // Cancel mid-job: the job stops within the chunk it is in (the bar moves
@@ -139,28 +133,28 @@ void scenario_cancel(const Widgets &w)
   bool done = wait_for([&] { return w.label->text().startsWith(QStringLiteral("Cancelled after")); },
                        10000 * kSlowdown);
   qint64 latency_ms = clock.elapsed();
-  H_CHECK(done, "no 'Cancelled' within %d s: label reads '%s'", 10 * kSlowdown, qPrintable(w.label->text()));
+  EXPECT(done, "no 'Cancelled' within %d s: label reads '%s'", 10 * kSlowdown, qPrintable(w.label->text()));
   int at_end = w.bar->value();
   note("a chunk took %lld ms; cancelled at %d%% and %lld ms later the bar stopped at %d%%",
        (long long)chunk_ms, at_click, (long long)latency_ms, at_end);
-  H_CHECK(latency_ms < chunk_ms / 2, "Cancel took %lld ms to stop the job, a chunk takes %lld ms",
-          (long long)latency_ms, (long long)chunk_ms);
-  H_CHECK(at_end <= at_click + 1, "the job went on from %d to %d chunks after Cancel", at_click, at_end);
-  H_CHECK(w.label->text() == QStringLiteral("Cancelled after %1%.").arg(at_end), "label reads '%s'",
-          qPrintable(w.label->text()));
-  H_CHECK(w.start->isEnabled() && !w.cancel->isEnabled(), "after Cancel: Start %d, Cancel %d",
-          w.start->isEnabled(), w.cancel->isEnabled());
-  H_CHECK(find_box() == nullptr, "a result box opened after Cancel");
+  EXPECT(latency_ms < chunk_ms / 2, "Cancel took %lld ms to stop the job, a chunk takes %lld ms",
+         (long long)latency_ms, (long long)chunk_ms);
+  EXPECT(at_end <= at_click + 1, "the job went on from %d to %d chunks after Cancel", at_click, at_end);
+  EXPECT(w.label->text() == QStringLiteral("Cancelled after %1%.").arg(at_end), "label reads '%s'",
+         qPrintable(w.label->text()));
+  EXPECT(w.start->isEnabled() && !w.cancel->isEnabled(), "after Cancel: Start %d, Cancel %d",
+         w.start->isEnabled(), w.cancel->isEnabled());
+  EXPECT(find_box() == nullptr, "a result box opened after Cancel");
 
   // No worker keeps counting in the background: the process idles. (The
   // test's own 2 ms polling costs a few per cent of a core.)
-  double cpu_before = process_cpu_seconds();
+  double cpu_before = test_cpu_seconds();
   QElapsedTimer idle;
   idle.start();
   wait_ms(500);
-  double share = (process_cpu_seconds() - cpu_before) / (idle.elapsed() / 1000.0);
+  double share = (test_cpu_seconds() - cpu_before) / (idle.elapsed() / 1000.0);
   note("CPU after Cancel: %.0f%% of one core", share * 100);
-  H_CHECK(share < 0.5, "the process used %.0f%% of a core after Cancel", share * 100);
+  EXPECT(share < 0.5, "the process used %.0f%% of a core after Cancel", share * 100);
 
   // A stale Cancel click (no job) is harmless, and Start works again.
   w.cancel->setEnabled(true);
@@ -177,33 +171,19 @@ void scenario_close_mid_job(const Widgets &w)
   start_and_progress(w, 1);
 }
 
-void run_scenario()
+// A whole job of `limit` takes many seconds under a sanitizer: the case's
+// limit is 60 s (scaled), not the harness's default 30 s.
+void run_worker(unsigned long limit, void (*scenario)())
 {
-  probe().start();
-  Widgets w;
-  if (find_widgets(w)) {
-    wait_ms(300); // let the main task open its nursery
-    if (g_scenario == "run")
-      scenario_run(w);
-    else if (g_scenario == "cancel")
-      scenario_cancel(w);
-    else
-      scenario_close_mid_job(w);
-  }
-  close_window(w.window);
+  test_watchdog(60);
+  run({"guestloop-worker", "--limit", std::to_string(limit)}, scenario,
+      [] { check_prompt_exit(kMaxExitMs); });
 }
-
-void startup() { queue_scenario(run_scenario, 60); }
 
 } // namespace
 
-Q_COREAPP_STARTUP_FUNCTION(startup)
+CPP_TEST(run) { run_worker(kSmallLimit, [] { drive(find_widgets, scenario_run); }); }
+CPP_TEST(cancel) { run_worker(kBigLimit, [] { drive(find_widgets, scenario_cancel); }); }
+CPP_TEST(close_mid_job) { run_worker(kBigLimit, [] { drive(find_widgets, scenario_close_mid_job); }); }
 
-int main(int argc, char **argv)
-{
-  g_scenario = pick_scenario(argc, argv, {"run", "cancel", "close-mid-job"});
-  if (g_scenario.empty())
-    return 2;
-  unsigned long limit = g_scenario == "run" ? kSmallLimit : kBigLimit;
-  return run_example({"guestloop-worker", "--limit", std::to_string(limit)}, 0, [] { check_prompt_exit(kMaxExitMs); });
-}
+int main(int argc, char **argv) { return cpp_test::main(argc, argv); }

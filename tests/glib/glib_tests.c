@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,14 +23,6 @@
 #define CHECK_INT(a, op, b) TEST_INT_OP_(a, op, b)
 #define CHECK_ERR(a, b) TEST_CHECK_ERR_(a, b)
 #define CHECK_OK(a) CHECK_ERR(a, 0)
-
-static double cpu_s(void)
-{
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-         ru.ru_stime.tv_usec / 1e6;
-}
 
 /* ---- The host and its done callback -------------------------------------------- */
 
@@ -531,7 +522,7 @@ static int idle_main(void *arg)
 static void idle_end(void *data)
 {
   (void)data;
-  double cpu = cpu_s() - idle.cpu0, wall = test_real_now() - idle.wall0;
+  double cpu = test_cpu_seconds() - idle.cpu0, wall = test_real_now() - idle.wall0;
   idle.percent = 100.0 * cpu / wall;
   printf("idle_cpu: %d tasks sleeping, %.2f s: %.3f ms CPU = %.3f %% of a core (limit %.1f %%)\n",
          SLEEPERS, wall, cpu * 1e3, idle.percent, MAX_IDLE_PERCENT);
@@ -542,7 +533,7 @@ static void idle_begin(void *data)
 {
   (void)data;
   CHECK_INT(idle.sleeping, ==, SLEEPERS);
-  idle.cpu0 = cpu_s();
+  idle.cpu0 = test_cpu_seconds();
   idle.wall0 = test_real_now();
   after_ms((unsigned)(IDLE_SECONDS * 1000), idle_end, NULL);
 }

@@ -1,13 +1,15 @@
-/* harness.c - the C suites' runner (one case, the list, or all of them forked, in TAP form), their checks, failures, watchdog and real-time helpers. */
+/* harness.c - the C suites' runner (one case, the list, or all of them forked, in TAP form), their checks, failures, watchdog, stderr capture, the harness's own outcome cases and real-time helpers. */
 #include "harness.h"
 
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,17 +40,70 @@ const char *test_label_get(void) { return label; }
 
 /* ---- Failure reporting -------------------------------------------------- */
 
+/* Where the harness's own reports go: stderr, or while a capture lasts the
+ * real stderr saved by test_capture_begin(). The watchdog reads both. */
+static volatile int report_fd = STDERR_FILENO;
+static volatile int capture_fd = -1;
+static atomic_int failed_checks;
+
+static void write_all(int fd, const char *s, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, s, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    s += w;
+    n -= (size_t)w;
+  }
+}
+
+static void write_report(const char *s) { write_all(report_fd, s, strlen(s)); }
+
+/* How much of the running capture has been shown on the real stderr. */
+static volatile off_t capture_shown;
+
+/* Copies what a running capture holds, and has not shown yet, to the real
+ * stderr, so that a failure shows what the code under test said before it.
+ * Only async-signal-safe calls: the watchdog uses it too. */
+static void dump_capture(void) {
+  char buf[4096];
+  off_t at = capture_shown;
+  ssize_t n;
+  if (capture_fd < 0) return;
+  if ((n = pread(capture_fd, buf, sizeof buf, at)) <= 0) return;
+  write_report("--- captured stderr ---\n");
+  do {
+    write_all(report_fd, buf, (size_t)n);
+    at += n;
+  } while ((n = pread(capture_fd, buf, sizeof buf, at)) > 0);
+  write_report("--- end of captured stderr ---\n");
+  capture_shown = at;
+}
+
+/* Prints "<file>:<line>: <what> in case <name> [<label>]: <message>" as one
+ * write, so that reports from two threads do not interleave. */
+static void report(const char *file, int line, const char *what, const char *fmt, va_list ap) {
+  char msg[2048];
+  int n;
+  fflush(stdout);
+  fflush(stderr);
+  dump_capture();
+  n = snprintf(msg, sizeof msg, "%s:%d: %s", file, line, what);
+  /* Outside a runner (the libFuzzer target) there is no case to name. */
+  if (strcmp(current_case, "?") != 0 && n < (int)sizeof msg)
+    n += snprintf(msg + n, sizeof msg - (size_t)n, " in case %s", current_case);
+  if (label[0] != '\0' && n < (int)sizeof msg)
+    n += snprintf(msg + n, sizeof msg - (size_t)n, " [%s]", label);
+  if (n < (int)sizeof msg) n += snprintf(msg + n, sizeof msg - (size_t)n, ": ");
+  if (n < (int)sizeof msg) n += vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+  if (n >= (int)sizeof msg - 1) n = (int)sizeof msg - 2;
+  msg[n] = '\n';
+  msg[n + 1] = '\0';
+  write_report(msg);
+}
+
 TEST_NORETURN static void report_and_exit(const char *file, int line, const char *what, int code,
                                           const char *fmt, va_list ap) {
-  fflush(stdout);
-  fprintf(stderr, "%s:%d: %s", file, line, what);
-  /* Outside a runner (the libFuzzer target) there is no case to name. */
-  if (strcmp(current_case, "?") != 0) fprintf(stderr, " in case %s", current_case);
-  if (label[0] != '\0') fprintf(stderr, " [%s]", label);
-  fputs(": ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  fflush(stderr);
+  report(file, line, what, fmt, ap);
 #ifdef GLOOP_HARNESS_FAIL_ABORTS
   /* Under libFuzzer a failure must be a crash, so that the input is kept. */
   if (code == TEST_FAIL_CODE) abort();
@@ -67,6 +122,16 @@ void test_skip_(const char *file, int line, const char *fmt, ...) {
   va_start(ap, fmt);
   report_and_exit(file, line, "SKIP", TEST_SKIP_CODE, fmt, ap);
 }
+
+void test_expect_fail_(const char *file, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  report(file, line, "FAIL", fmt, ap);
+  va_end(ap);
+  atomic_fetch_add(&failed_checks, 1);
+}
+
+int test_failed_checks(void) { return atomic_load(&failed_checks); }
 
 void test_check_int_(const char *file, int line, const char *op, const char *ea, const char *eb,
                      long long a, long long b, int ok) {
@@ -124,16 +189,6 @@ void test_check_null_(const char *file, int line, const char *ea, const void *a,
 
 static unsigned watchdog_seconds;
 
-static void write_stderr(const char *s) {
-  size_t n = strlen(s);
-  while (n > 0) {
-    ssize_t w = write(STDERR_FILENO, s, n);
-    if (w <= 0) return;
-    s += w;
-    n -= (size_t)w;
-  }
-}
-
 /* Only async-signal-safe calls here: the case may be stuck anywhere. The
  * label may be torn if the case is rewriting it at that instant; it is
  * still NUL-terminated because its last byte is never written. */
@@ -147,16 +202,18 @@ static void on_alarm(int sig) {
     num[--i] = (char)('0' + v % 10);
     v /= 10;
   } while (v != 0 && i > 0);
-  write_stderr("\nFAIL: case ");
-  write_stderr(current_case);
+  write_report("\n");
+  dump_capture();
+  write_report("FAIL: case ");
+  write_report(current_case);
   if (label[0] != '\0') {
-    write_stderr(" [");
-    write_stderr(label);
-    write_stderr("]");
+    write_report(" [");
+    write_report(label);
+    write_report("]");
   }
-  write_stderr(" killed by the watchdog after ");
-  write_stderr(num + i);
-  write_stderr(" s\n");
+  write_report(" killed by the watchdog after ");
+  write_report(num + i);
+  write_report(" s\n");
   _exit(TEST_FAIL_CODE);
 }
 
@@ -201,6 +258,11 @@ static int run_case(const gloop_test_case *c) {
   alarm(watchdog_seconds);
   int rc = c->fn();
   alarm(0);
+  int failed = test_failed_checks();
+  if (failed > 0) {
+    fprintf(stderr, "FAIL: case %s: %d check%s failed\n", c->name, failed, failed == 1 ? "" : "s");
+    return TEST_FAIL_CODE;
+  }
   if (rc == TEST_SKIP_CODE) return TEST_SKIP_CODE;
   if (rc != 0) {
     fprintf(stderr, "FAIL: case %s returned %d\n", c->name, rc);
@@ -208,6 +270,53 @@ static int run_case(const gloop_test_case *c) {
   }
   return 0;
 }
+
+/* ---- The harness's own cases -------------------------------------------- */
+
+void (*test_selftest_host)(void (*body)(void));
+
+/* Both kinds of failure: one that lets the case go on, then one that ends it. */
+static void selftest_fail_body(void) {
+  fputs("harness_fail: this goes to stderr before the checks fail\n", stderr);
+  TEST_EXPECT_FAIL("the harness's deliberate failure that lets the case go on");
+  TEST_FAIL("the harness's deliberate failure that ends the case");
+}
+
+/* The watchdog is armed for 1 s here, once the case runs (a runner that
+ * starts slowly, as Qt's under a sanitizer, has had its full limit). */
+static void selftest_hang_body(void) {
+  fputs("harness_hang: this goes to stderr before the case hangs\n", stderr);
+  test_watchdog(1);
+  for (;;) pause();
+}
+
+/* A write to a small address, not to NULL: the undefined-behaviour
+ * sanitizer would call a store through NULL a misuse, not a crash. */
+static void selftest_crash_body(void) {
+  static int *volatile nowhere = (int *)16;
+  fputs("harness_crash: this goes to stderr before the case crashes\n", stderr);
+  *nowhere = 1;
+}
+
+static int run_selftest(void (*body)(void)) {
+  if (test_selftest_host != NULL) {
+    printf("# %s runs in the suite's host\n", current_case);
+    test_selftest_host(body);
+  } else {
+    body();
+  }
+  return 0;
+}
+
+static int selftest_fail(void) { return run_selftest(selftest_fail_body); }
+static int selftest_hang(void) { return run_selftest(selftest_hang_body); }
+static int selftest_crash(void) { return run_selftest(selftest_crash_body); }
+
+static const gloop_test_case selftest_cases[] = {
+    {"harness_fail", selftest_fail},
+    {"harness_hang", selftest_hang},
+    {"harness_crash", selftest_crash},
+};
 
 /* Runs every case in a forked child of its own, so a crash or a leaked run
  * in one case cannot affect the next, and prints a TAP-style report. */
@@ -281,12 +390,12 @@ int gloop_test_main(int argc, char **argv, const gloop_test_case *cases, size_t 
     usage(stdout, prog);
     return 0;
   }
-  for (size_t i = 0; i < ncases; i++) {
-    if (strcmp(cases[i].name, argv[1]) != 0) continue;
-    case_args = argv + 2;
-    case_nargs = argc - 2;
-    return run_case(&cases[i]);
-  }
+  case_args = argv + 2;
+  case_nargs = argc - 2;
+  for (size_t i = 0; i < ncases; i++)
+    if (strcmp(cases[i].name, argv[1]) == 0) return run_case(&cases[i]);
+  for (size_t i = 0; i < sizeof selftest_cases / sizeof selftest_cases[0]; i++)
+    if (strcmp(selftest_cases[i].name, argv[1]) == 0) return run_case(&selftest_cases[i]);
   fprintf(stderr, "%s: no case named '%s' (see --list)\n", prog, argv[1]);
   usage(stderr, prog);
   return TEST_USAGE_CODE;
@@ -314,6 +423,81 @@ void test_real_sleep(double seconds) {
   ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
+}
+
+double test_cpu_seconds(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) test_fail_(__FILE__, __LINE__, "getrusage: %s", strerror(errno));
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int recurse_from(volatile char *parent, int depth) {
+  volatile char frame[1024];
+  frame[0] = (char)depth;
+  frame[sizeof frame - 1] = parent ? parent[0] : 0;
+  if (depth <= 0) return frame[0];
+  /* The frame is read after the call, so the call cannot be a jump. */
+  return recurse_from(frame, depth - 1) + frame[sizeof frame - 1];
+}
+
+int test_recurse(int depth) { return recurse_from(NULL, depth); }
+
+/* ---- Capturing stderr --------------------------------------------------- */
+
+static FILE *capture_file;
+static char capture_text[TEST_CAPTURE_MAX];
+
+/* A sanitizer's report of a crash is the harness's report of it: it must go
+ * to the real stderr too, not into a capture that dies with the process.
+ * The sanitizers' runtime defines this function; elsewhere it is absent. */
+#if defined(__GNUC__)
+extern void __sanitizer_set_report_fd(void *fd) __attribute__((weak));
+#endif
+static void sanitizer_report_to(int fd) {
+#if defined(__GNUC__)
+  if (__sanitizer_set_report_fd != NULL) __sanitizer_set_report_fd((void *)(intptr_t)fd);
+#else
+  (void)fd;
+#endif
+}
+
+void test_capture_begin(void) {
+  if (capture_file != NULL) TEST_FAIL("test_capture_begin: a capture is already running");
+  fflush(stderr);
+  FILE *f = tmpfile();
+  if (f == NULL) TEST_FAIL("test_capture_begin: tmpfile: %s", strerror(errno));
+  int saved = dup(STDERR_FILENO);
+  if (saved < 0) TEST_FAIL("test_capture_begin: dup: %s", strerror(errno));
+  /* Reports go to the saved stderr before fd 2 moves, so none is lost. */
+  report_fd = saved;
+  sanitizer_report_to(saved);
+  capture_shown = 0;
+  capture_file = f;
+  capture_fd = fileno(f);
+  if (dup2(capture_fd, STDERR_FILENO) < 0) TEST_FAIL("test_capture_begin: dup2: %s", strerror(errno));
+}
+
+const char *test_capture_end(void) {
+  if (capture_file == NULL) TEST_FAIL("test_capture_end: no capture is running");
+  fflush(stderr);
+  int saved = report_fd;
+  capture_fd = -1;
+  if (dup2(saved, STDERR_FILENO) < 0) TEST_FAIL("test_capture_end: dup2: %s", strerror(errno));
+  report_fd = STDERR_FILENO;
+  sanitizer_report_to(STDERR_FILENO);
+  close(saved);
+  rewind(capture_file);
+  size_t n = fread(capture_text, 1, sizeof capture_text - 1, capture_file);
+  capture_text[n] = '\0';
+  fclose(capture_file);
+  capture_file = NULL;
+  /* Echoed, less what a failure has shown already. */
+  if ((size_t)capture_shown < n) fputs(capture_text + capture_shown, stderr);
+  return capture_text;
 }
 
 #if defined(__has_feature)

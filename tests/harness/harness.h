@@ -1,4 +1,4 @@
-/* harness.h - the one test harness of the C suites: the case table and runner, checks, fail/skip, the watchdog and real-time helpers. */
+/* harness.h - the one test harness of every suite: the case table and runner, checks, fail/skip, the watchdog, stderr capture and real-time helpers. */
 #ifndef GLOOP_HARNESS_H
 #define GLOOP_HARNESS_H
 
@@ -23,7 +23,10 @@
  *   exit 1   failed (a check, a non-zero return, or the watchdog)
  *   exit 77  skipped (ctest's SKIP_RETURN_CODE)
  *   exit 2   usage error (no such case)
- * and a hang prints "FAIL: case <name> killed by the watchdog after <n> s". */
+ * A failed check prints "<file>:<line>: FAIL in case <name> [<label>]: <what>"
+ * on stderr; a hang prints "FAIL: case <name> [<label>] killed by the
+ * watchdog after <n> s"; a crash is the signal it died of (ctest shows
+ * it; the no-argument mode prints "not ok <n> - <name> (signal ...)"). */
 typedef struct gloop_test_case {
   const char *name;
   int (*fn)(void);
@@ -75,6 +78,20 @@ TEST_NORETURN void test_fail_(const char *file, int line, const char *fmt, ...) 
 TEST_NORETURN void test_skip_(const char *file, int line, const char *fmt, ...) TEST_PRINTF(3, 4);
 #define TEST_FAIL(...) test_fail_(__FILE__, __LINE__, __VA_ARGS__)
 #define TEST_SKIP(...) test_skip_(__FILE__, __LINE__, __VA_ARGS__)
+
+/* A failure that lets the case go on, for long scenarios (the example
+ * tests) where one run should report everything that is wrong. It prints
+ * exactly what TEST_FAIL prints; when the case returns, the runner fails it
+ * (exit 1) if any such failure was reported, whatever it returned. Any
+ * thread may call it. */
+void test_expect_fail_(const char *file, int line, const char *fmt, ...) TEST_PRINTF(3, 4);
+#define TEST_EXPECT_FAIL(...) test_expect_fail_(__FILE__, __LINE__, __VA_ARGS__)
+#define TEST_EXPECT_(c, ...)                                                    \
+  do {                                                                          \
+    if (!(c)) test_expect_fail_(__FILE__, __LINE__, __VA_ARGS__);               \
+  } while (0)
+/* How many failures test_expect_fail_() has reported in this process. */
+int test_failed_checks(void);
 
 /* What the case is doing right now (printf-style, at most 255 bytes), shown
  * by failures and by the watchdog. Only the case's main thread sets it. */
@@ -140,6 +157,37 @@ void test_check_null_(const char *file, int line, const char *ea, const void *a,
 #define TEST_CHECK_ERR_(a, b)                                                   \
   test_check_err_(__FILE__, __LINE__, #a, #b, (int)(a), (int)(b))
 
+/* ---- Capturing stderr -------------------------------------------------------
+ *
+ * test_capture_begin() sends what this process writes to stderr (fd 2,
+ * whichever thread writes) into a temporary file, so that a case can check
+ * what the code under test said; test_capture_end() puts stderr back, echoes
+ * the captured text there (so the test's log still shows it) and returns it.
+ * Meanwhile the harness's own reports (failures, skips, the watchdog) still go
+ * to the real stderr, preceded by what was captured so far, so a case that
+ * fails or hangs while capturing is reported like any other. Captures do not
+ * nest. Call both from the case's main thread. */
+void test_capture_begin(void);
+/* Returns the text (NUL-terminated; cut at TEST_CAPTURE_MAX - 1 bytes),
+ * valid until the next capture. */
+const char *test_capture_end(void);
+#define TEST_CAPTURE_MAX 65536
+
+/* ---- The harness's own cases --------------------------------------------------
+ *
+ * Every runner also knows three cases of the harness itself, which show how
+ * an outcome is reported: "harness_fail" fails a check (one that lets the
+ * case go on, then one that ends it), "harness_hang" arms the watchdog for
+ * 1 s (scaled) and blocks until it fires, "harness_crash" writes to an
+ * unmapped address. They are not listed (--list) and not run by the no-argument
+ * mode; tests/harness/outcomes.c runs them in every suite's runner and
+ * checks that each suite reports them the same way. A suite whose cases run
+ * inside something else (the example tests run theirs inside the example's
+ * event loop) sets test_selftest_host to a function that runs `body` there;
+ * the case then says so on stdout ("# harness_fail runs in the suite's
+ * host"). */
+extern void (*test_selftest_host)(void (*body)(void));
+
 /* ---- Real time and the build ------------------------------------------------ */
 
 /* The real monotonic time in seconds, for measuring how long something took. */
@@ -152,6 +200,12 @@ double test_time_scale(void);
 double test_limit(double seconds);
 /* Sleeps the calling thread for `seconds` of real time. */
 void test_real_sleep(double seconds);
+/* CPU time (user and system, all threads) this process has used, in seconds. */
+double test_cpu_seconds(void);
+/* Recurses `depth` levels, each keeping a 1 KiB frame alive across the call
+ * (the compiler can neither drop the frames nor make a loop of it): about
+ * depth KiB of stack. For cases that fill a task's stack or overflow it. */
+int test_recurse(int depth);
 /* Whether the program was built with AddressSanitizer or ThreadSanitizer. */
 int test_under_asan(void);
 int test_under_tsan(void);

@@ -307,14 +307,17 @@ class Bench:
         self.samples["idle_cpu"].append(100.0 * (cpu_seconds() - c0) / (time.perf_counter() - t0))
 
     async def busy(self):
-        end = self.ops.now() + self.p["busy_s"]
+        probe = Probe(PROBE_MS)
+        start = self.ops.now()
+        end = start + self.p["busy_s"]
 
         async def worker():
             while self.ops.now() < end:
                 await self.ops.sleep(0)
 
-        probe = Probe(PROBE_MS)
         await self.ops.run_all(worker, self.p["busy_tasks"])
+        # The window is the busy period plus half a period, as in bench_qt.c.
+        await self.ops.sleep(max(0.0, end + PROBE_MS / 2000.0 - self.ops.now()))
         ticks, gap = probe.stop()
         self.samples["busy_gap"].append(gap)
         self.samples["busy_ticks"].append(ticks)

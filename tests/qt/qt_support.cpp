@@ -14,7 +14,6 @@
 #include <QTimer>
 #include <QWidget>
 
-#include <time.h>
 
 namespace {
 
@@ -107,10 +106,5 @@ int qts_signal_connected(gloop_qt_object *obj, const char *signal) {
   return (o->*connected)(o->metaObject()->method(index)) ? 1 : 0;
 }
 
-double qts_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 }  // extern "C"

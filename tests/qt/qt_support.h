@@ -46,8 +46,6 @@ int qts_modality(gloop_qt_widget *w);
 /* A message box's icon (QMessageBox::Icon). */
 int qts_box_icon(gloop_qt_widget *box);
 
-/* The real monotonic time in seconds. */
-double qts_now(void);
 
 #ifdef __cplusplus
 }

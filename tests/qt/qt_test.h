@@ -1,4 +1,4 @@
-/* qt_test.h - the Qt test harness: case declaration, checks that print both sides, stderr capture and a counting allocator. */
+/* qt_test.h - the Qt suite's spelling of the one harness (cases, checks that print both sides) and its helpers: the application and a counting allocator. */
 #ifndef GLOOP_QT_TEST_H
 #define GLOOP_QT_TEST_H
 
@@ -41,18 +41,12 @@ extern gloop_qt_app *qt_app;
 /* Creates qt_app (checking that it worked) and returns it. */
 gloop_qt_app *qt_app_make(void);
 
-/* Redirects stderr into a temporary file until qt_capture_end(), which
- * restores it, echoes what was captured (so ctest logs still show it) and
- * returns it as a string valid until the next capture. */
-void qt_capture_begin(void);
-const char *qt_capture_end(void);
+/* Capturing stderr (test_capture_begin/end) and CPU time (test_cpu_seconds)
+ * are the harness's. */
 
 /* Fills *opts with defaults and an allocator that counts live blocks, so a
  * case can check that a run (even an abandoned one) left nothing behind. */
 void qt_counting_options(gloop_options *opts);
 long qt_live_allocs(void);
-
-/* CPU time (user + system, all threads) of this process, in seconds. */
-double qt_cpu_seconds(void);
 
 #endif

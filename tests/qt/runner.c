@@ -1,12 +1,6 @@
-/* runner.c - the gloop_qt_tests program: the Qt cases on the one test harness, and the Qt suite's helpers (application, stderr capture, counting allocator). */
-#include <signal.h>
-#include <stdarg.h>
+/* runner.c - the gloop_qt_tests program: the Qt cases on the one test harness, and the Qt suite's helpers (application, counting allocator). */
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "qt_test.h"
 
@@ -24,35 +18,6 @@ gloop_qt_app *qt_app_make(void) {
   CHECK(app != NULL);
   qt_app = app;
   return app;
-}
-
-static FILE *capture_file;
-static int saved_stderr = -1;
-static char capture_text[16384];
-
-void qt_capture_begin(void) {
-  CHECK(capture_file == NULL);
-  fflush(stderr);
-  capture_file = tmpfile();
-  CHECK(capture_file != NULL);
-  saved_stderr = dup(STDERR_FILENO);
-  CHECK(saved_stderr >= 0);
-  CHECK(dup2(fileno(capture_file), STDERR_FILENO) >= 0);
-}
-
-const char *qt_capture_end(void) {
-  CHECK(capture_file != NULL);
-  fflush(stderr);
-  CHECK(dup2(saved_stderr, STDERR_FILENO) >= 0);
-  close(saved_stderr);
-  saved_stderr = -1;
-  rewind(capture_file);
-  size_t n = fread(capture_text, 1, sizeof capture_text - 1, capture_file);
-  capture_text[n] = '\0';
-  fclose(capture_file);
-  capture_file = NULL;
-  fputs(capture_text, stderr);
-  return capture_text;
 }
 
 /* The run's allocator may be called from its helper thread too. */
@@ -77,13 +42,6 @@ void qt_counting_options(gloop_options *opts) {
 }
 
 long qt_live_allocs(void) { return atomic_load(&live_allocs); }
-
-double qt_cpu_seconds(void) {
-  struct rusage ru;
-  CHECK(getrusage(RUSAGE_SELF, &ru) == 0);
-  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-}
 
 /* ---- Main ---------------------------------------------------------------- */
 

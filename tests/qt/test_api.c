@@ -87,10 +87,10 @@ QT_CASE(host_posts) {
   CHECK_INT(ps.chain_at_timer, <, CHAIN_HOPS);
   gloop_qt_app_free(qt_app);
   /* Without an application both posts report and drop the callback. */
-  qt_capture_begin();
+  test_capture_begin();
   gloop_qt_post(record_order, NULL, NULL);
   gloop_qt_post_not_threadsafe(record_order, NULL, NULL);
-  const char *err = qt_capture_end();
+  const char *err = test_capture_end();
   CHECK_CONTAINS(err, "no Qt application; callback dropped");
   CHECK_INT(ps.order_len, ==, ORDER_POSTS);
   return 0;
@@ -206,9 +206,9 @@ typedef struct inside_state {
 static int main_misuses_app(void *arg) {
   inside_state *s = arg;
   s->exec_rc = gloop_qt_app_exec(qt_app);
-  qt_capture_begin();
+  test_capture_begin();
   gloop_qt_app_free(qt_app);
-  s->free_ignored = strstr(qt_capture_end(), "called from inside the guest run") != NULL;
+  s->free_ignored = strstr(test_capture_end(), "called from inside the guest run") != NULL;
   return 0;
 }
 

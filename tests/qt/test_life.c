@@ -52,7 +52,7 @@ static int main_with_workers(void *arg) {
   for (int i = 0; i < WORKERS; i++) CHECK_OK(gloop_nursery_start(n, worker, s, NULL, NULL));
   if (s->quit_from_task) {
     CHECK_OK(gloop_sleep(0.03));
-    s->quit_at = qts_now();
+    s->quit_at = test_real_now();
     if (s->exit_from_task != 0)
       qts_exit(s->exit_from_task);
     else
@@ -71,7 +71,7 @@ static void life_done(const gloop_outcome *o, void *data) {
   life_state *s = data;
   CHECK_ERR(o->status, GLOOP_ECANCELED);
   s->done_calls++;
-  s->done_at = qts_now();
+  s->done_at = test_real_now();
   s->cleanups_at_done = s->cleanups;
   s->visible_at_done = qts_visible(s->window);
 }
@@ -88,7 +88,7 @@ static void quit_now(void *data) {
     qts_after(5, quit_now, s);
     return;
   }
-  s->quit_at = qts_now();
+  s->quit_at = test_real_now();
   gloop_qt_app_quit(qt_app);
   /* The quit was held back: the run and the window are still there. */
   s->quit_rc_in_run = gloop_in_run();
@@ -102,10 +102,10 @@ QT_CASE(quit_while_running) {
   make_window(&s);
   CHECK_OK(gloop_qt_start(main_with_workers, &s, life_done, &s, NULL));
   qts_after(100, quit_now, &s);
-  qt_capture_begin();
+  test_capture_begin();
   int code = gloop_qt_app_exec(app);
-  double returned_at = qts_now();
-  const char *err = qt_capture_end();
+  double returned_at = test_real_now();
+  const char *err = test_capture_end();
   CHECK_INT(code, ==, 0);
   CHECK_INT(s.quit_rc_in_run, ==, 1);
   CHECK_INT(s.visible_after_quit, ==, 1);
@@ -130,7 +130,7 @@ static void close_window(void *data) {
     qts_after(5, close_window, s);
     return;
   }
-  s->quit_at = qts_now();
+  s->quit_at = test_real_now();
   CHECK_OK(gloop_qt_widget_close(s->window));
 }
 
@@ -143,10 +143,10 @@ QT_CASE(quit_last_window) {
    * cancellation the quit itself caused. */
   CHECK_OK(gloop_qt_start(main_with_workers, &s, NULL, NULL, NULL));
   qts_after(100, close_window, &s);
-  qt_capture_begin();
+  test_capture_begin();
   int code = gloop_qt_app_exec(app);
-  double returned_at = qts_now();
-  const char *err = qt_capture_end();
+  double returned_at = test_real_now();
+  const char *err = test_capture_end();
   CHECK_INT(code, ==, 0);
   CHECK_INT(s.cleanups, ==, WORKERS);
   CHECK_INT(s.main_cancelled, ==, 1);
@@ -227,7 +227,7 @@ static void exit_when_started(void *data) {
     qts_after(5, exit_when_started, s);
     return;
   }
-  s->quit_at = qts_now();
+  s->quit_at = test_real_now();
   qts_exit(3);
   /* exit() returns at once; the run is still live, and the window up. */
   s->quit_rc_in_run = gloop_in_run();
@@ -242,10 +242,10 @@ QT_CASE(qt_exit_while_running) {
   make_window(&s);
   CHECK_OK(gloop_qt_start(main_exit, &s, life_done, &s, NULL));
   qts_after(100, exit_when_started, &s);
-  qt_capture_begin();
+  test_capture_begin();
   int code = gloop_qt_app_exec(app);
-  double returned_at = qts_now();
-  const char *err = qt_capture_end();
+  double returned_at = test_real_now();
+  const char *err = test_capture_end();
   CHECK_INT(code, ==, 3);
   CHECK_INT(s.quit_rc_in_run, ==, 1);
   CHECK_INT(s.visible_after_quit, ==, 1);
@@ -275,9 +275,9 @@ QT_CASE(qt_exit_from_task) {
   s.exit_from_task = 5;
   make_window(&s);
   CHECK_OK(gloop_qt_start(main_with_workers, &s, life_done, &s, NULL));
-  qt_capture_begin();
+  test_capture_begin();
   int code = gloop_qt_app_exec(app);
-  const char *err = qt_capture_end();
+  const char *err = test_capture_end();
   CHECK_INT(code, ==, 5);
   CHECK_INT(s.quit_rc_in_run, ==, 1);
   CHECK_INT(s.done_calls, ==, 1);
@@ -301,9 +301,9 @@ QT_CASE(qt_exit_twice_abandons) {
   exit_again = 1;
   CHECK_OK(gloop_qt_start(main_exit, &s, life_done, &s, NULL));
   qts_after(100, exit_when_started, &s);
-  qt_capture_begin();
+  test_capture_begin();
   int code = gloop_qt_app_exec(app);
-  const char *err = qt_capture_end();
+  const char *err = test_capture_end();
   CHECK_INT(code, ==, 3);
   CHECK_CONTAINS(err, "guestloop: the host loop ended before the guest run finished; run abandoned");
   CHECK(!gloop_in_run());
@@ -419,9 +419,9 @@ QT_CASE(qt_exit_parked_waits) {
   qt_counting_options(&opts);
   CHECK_OK(gloop_qt_start(main_parks, &s, abandon_done, &s, &opts));
   qts_after(100, exit_now, &s);
-  qt_capture_begin();
+  test_capture_begin();
   int code = gloop_qt_app_exec(app);
-  const char *err = qt_capture_end();
+  const char *err = test_capture_end();
   CHECK_INT(code, ==, 3);
   /* Every wait ended with the cancellation and the run finished. */
   CHECK_NOT_CONTAINS(err, "abandoned");
@@ -456,9 +456,9 @@ QT_CASE(qt_app_freed_first) {
    * is parked in its wait. */
   while (s.waiting < 3) qts_process_events(5);
   CHECK(gloop_qt_active_message_box() != NULL);
-  qt_capture_begin();
+  test_capture_begin();
   gloop_qt_app_free(app);
-  const char *err = qt_capture_end();
+  const char *err = test_capture_end();
   CHECK_CONTAINS(err, "guestloop: the host loop ended before the guest run finished; run abandoned");
   CHECK(!gloop_in_run());
   CHECK_INT(s.done_calls, ==, 0);
@@ -511,11 +511,11 @@ QT_CASE(spawn_abandoned) {
   qt_counting_options(&opts);
   CHECK_OK(gloop_qt_start(main_spawns_and_parks, &s, NULL, NULL, &opts));
   while (s.waiting < 3) qts_process_events(5);
-  qt_capture_begin();
+  test_capture_begin();
   gloop_qt_widget_free(s.dialog);
   gloop_qt_widget_free(s.owner);
   gloop_qt_app_free(app);
-  const char *err = qt_capture_end();
+  const char *err = test_capture_end();
   CHECK_CONTAINS(err, "run abandoned");
   CHECK(!gloop_in_run());
   CHECK_INT(s.resumed, ==, 0);
@@ -539,7 +539,7 @@ static void *qj_job(void *arg) {
   (void)arg;
   atomic_store(&qj_started, 1);
   for (int i = 0; i < 3000 && gloop_thread_check_cancelled() == 0; i++) usleep(10000);
-  qj_job_end = qts_now();
+  qj_job_end = test_real_now();
   return NULL;
 }
 
@@ -554,7 +554,7 @@ static void qj_quit_when_started(void *arg) {
     qts_after(5, qj_quit_when_started, NULL);
     return;
   }
-  qj_quit_at = qts_now();
+  qj_quit_at = test_real_now();
   gloop_qt_app_quit(qt_app);
 }
 
@@ -563,10 +563,10 @@ QT_CASE(quit_while_job_polls) {
   atomic_store(&qj_started, 0);
   CHECK_OK(gloop_qt_start(qj_main, NULL, NULL, NULL, NULL));
   qts_after(20, qj_quit_when_started, NULL);
-  qt_capture_begin();
+  test_capture_begin();
   int code = gloop_qt_app_exec(app);
-  double took = qts_now() - qj_quit_at;
-  qt_capture_end();
+  double took = test_real_now() - qj_quit_at;
+  test_capture_end();
   printf("exec() returned %.1f ms after the quit (the job ended %.1f ms after it)\n", took * 1000,
          (qj_job_end - qj_quit_at) * 1000);
   CHECK_INT(code, ==, 0);

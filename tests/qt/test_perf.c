@@ -38,7 +38,7 @@ static int busy_task(void *arg) {
 static int main_busy(void *arg) {
   busy_state *s = arg;
   s->end = gloop_now() + BUSY_SECONDS;
-  double cpu0 = qt_cpu_seconds(), wall0 = qts_now();
+  double cpu0 = test_cpu_seconds(), wall0 = test_real_now();
   qts_probe_start(PROBE_MS);
   gloop_nursery *n;
   int rc = gloop_nursery_open(&n);
@@ -57,8 +57,8 @@ static int main_busy(void *arg) {
   int close_rc = gloop_nursery_close(n);
   /* The busy phase is over (every task has ended): the probe's window. */
   qts_probe_stop(&s->probe_ticks, &s->probe_gap);
-  s->main_end = qts_now();
-  s->cpu_share = (qt_cpu_seconds() - cpu0) / (s->main_end - wall0);
+  s->main_end = test_real_now();
+  s->cpu_share = (test_cpu_seconds() - cpu0) / (s->main_end - wall0);
   return rc < 0 ? rc : close_rc;
 }
 
@@ -67,7 +67,7 @@ static void busy_done(const gloop_outcome *o, void *data) {
   /* How long the host waited between the main task's return and the done
    * callback: the run's teardown (freeing every cached stack) happens in
    * that one host callback. Reported, not bounded: it is the core's cost. */
-  s->teardown_ms = (qts_now() - s->main_end) * 1e3;
+  s->teardown_ms = (test_real_now() - s->main_end) * 1e3;
   CHECK_ERR(o->status, 0);
   gloop_qt_app_quit(qt_app);
 }
@@ -151,14 +151,14 @@ static int main_sleepers(void *arg) {
 static void idle_begin(void *data) {
   idle_state *s = data;
   CHECK_INT(s->sleeping, ==, SLEEPERS);
-  s->cpu0 = qt_cpu_seconds();
-  s->wall0 = qts_now();
+  s->cpu0 = test_cpu_seconds();
+  s->wall0 = test_real_now();
 }
 
 static void idle_end(void *data) {
   idle_state *s = data;
-  double cpu = qt_cpu_seconds() - s->cpu0;
-  double wall = qts_now() - s->wall0;
+  double cpu = test_cpu_seconds() - s->cpu0;
+  double wall = test_real_now() - s->wall0;
   s->percent = 100.0 * cpu / wall;
   printf("idle_cpu: %d tasks sleeping, %.2f s: %.3f ms CPU = %.3f %% of a core (limit %.1f %%)\n",
          SLEEPERS, wall, cpu * 1e3, s->percent, MAX_IDLE_PERCENT);

@@ -92,19 +92,19 @@ static void quit_when_idle(void *data) {
 QT_CASE(outcome_default_report) {
   gloop_qt_app *app = qt_app_make();
   /* A failed main task with no done callback is reported on stderr. */
-  qt_capture_begin();
+  test_capture_begin();
   CHECK_OK(gloop_qt_start(main_times_out, NULL, NULL, NULL, NULL));
   qts_after(5, quit_when_idle, NULL);
   CHECK_INT(gloop_qt_app_exec(app), ==, 0);
-  const char *err = qt_capture_end();
+  const char *err = test_capture_end();
   CHECK_CONTAINS(err, "guestloop: main task failed: took too long (ETIMEDOUT)");
   /* A successful one is not. */
   int ran = 0;
-  qt_capture_begin();
+  test_capture_begin();
   CHECK_OK(gloop_qt_start(main_succeeds, &ran, NULL, NULL, NULL));
   qts_after(5, quit_when_idle, NULL);
   CHECK_INT(gloop_qt_app_exec(app), ==, 0);
-  err = qt_capture_end();
+  err = test_capture_end();
   CHECK_INT(ran, ==, 1);
   CHECK_NOT_CONTAINS(err, "main task failed");
   gloop_qt_app_free(app);
@@ -263,9 +263,9 @@ QT_CASE(start_on_signal) {
   qts_after(0, signal_click, &s);
   qts_after(10, signal_click, &s);
   qts_after(20, signal_click, &s);
-  qt_capture_begin();
+  test_capture_begin();
   CHECK_INT(gloop_qt_app_exec(app), ==, 0);
-  const char *err = qt_capture_end();
+  const char *err = test_capture_end();
   CHECK_CONTAINS(err, "cannot start a guest run on signal");
   CHECK_CONTAINS(err, "ERUNNING");
   CHECK_INT(s.clicks, ==, 3);
@@ -336,11 +336,11 @@ static int count_in(const char *hay, const char *needle) {
 QT_CASE(nested_loop_warning) {
   gloop_qt_app *app = qt_app_make();
   nested_state s = {2, 0, 0};
-  qt_capture_begin();
+  test_capture_begin();
   CHECK_OK(gloop_qt_start(main_nests, &s, NULL, NULL, NULL));
   qts_after(5, quit_when_idle, NULL);
   CHECK_INT(gloop_qt_app_exec(app), ==, 0);
-  const char *err = qt_capture_end();
+  const char *err = test_capture_end();
   CHECK_INT(s.host_loop_done, ==, 1);
   CHECK_INT(s.other_ticks, ==, 3);
   CHECK_INT(count_in(err, "nested Qt event loop"), ==, 1);

@@ -116,25 +116,10 @@ static int check_cancelled_by_sigint(void) {
 
 /* ---- Stack overflow ------------------------------------------------------ */
 
-/* Far deeper than any stack: each level keeps a 1 KiB frame alive across
- * the call, so 2^30 levels never fit. The bound exists only so that the
- * recursion is not provably infinite to the compiler. */
-static volatile int depth_limit = 1 << 30;
-
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static int bottomless(volatile char *parent, int depth) {
-  volatile char frame[1024];
-  frame[0] = (char)depth;
-  frame[sizeof frame - 1] = parent ? parent[0] : 0;
-  if (depth >= depth_limit) return frame[0];
-  return bottomless(frame, depth + 1) + frame[sizeof frame - 1];
-}
-
+/* Far deeper than any stack: 2^30 levels of 1 KiB frames never fit. */
 static int deep(void *a) {
   (void)a;
-  return bottomless(NULL, 0);
+  return test_recurse(1 << 30);
 }
 
 static int overflow_main(void *a) {

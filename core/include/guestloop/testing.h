@@ -31,6 +31,11 @@ GLOOP_API void gloop_fault_inject(long n, int kinds, int persistent);
  * how many N values to try. Any thread. */
 GLOOP_API long gloop_fault_count(void);
 
+/** How many times the token has been put on its run's entry queue since it
+ * was created: once per burst of posts (a post that finds it queued already
+ * queues nothing), plus once more whenever the host stops draining it at its
+ * per-drain limit. For tests of that coalescing; 0 for NULL. Any thread. */
+GLOOP_API unsigned long gloop_token_times_queued(const gloop_token *token);
 /** Test hook: how the live guest run on this thread meets deadlines
  * (gloop_options.timer_spin): the wake-up lead it has learned, in seconds,
  * and how many ticks waited for a deadline on the host thread. Either

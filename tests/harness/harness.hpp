@@ -1,13 +1,15 @@
-// cpp_test.hpp - the C++ face of the one test harness (tests/harness): cases defined with CPP_TEST(name), checks that print both sides, main() by the harness's runner.
-#ifndef GLOOP_CPP_TEST_HPP
-#define GLOOP_CPP_TEST_HPP
+// harness.hpp - the C++ face of the one test harness: cases defined with CPP_TEST(name), checks that print both sides, main() by the harness's runner (the C++, C++ Qt and example suites).
+#ifndef GLOOP_HARNESS_HPP
+#define GLOOP_HARNESS_HPP
 
+#include <cstdarg>
+#include <cstdio>
 #include <sstream>
 #include <string>
 #include <vector>
 
 extern "C" {
-#include "harness/harness.h"
+#include "harness.h"
 }
 
 namespace cpp_test {
@@ -42,6 +44,24 @@ inline void check_contains(const char *file, int line, const char *ea, const std
   fail(file, line, std::string(ea) + " = \"" + hay + "\" does not contain \"" + needle + "\"");
 }
 
+/* printf into a std::string. */
+inline std::string format(const char *fmt, ...) TEST_PRINTF(1, 2);
+inline std::string format(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char small[512];
+  int n = std::vsnprintf(small, sizeof small, fmt, ap);
+  va_end(ap);
+  if (n < 0) return std::string();
+  if (static_cast<size_t>(n) < sizeof small) return std::string(small, static_cast<size_t>(n));
+  std::string big(static_cast<size_t>(n) + 1, '\0');
+  va_start(ap, fmt);
+  std::vsnprintf(&big[0], big.size(), fmt, ap);
+  va_end(ap);
+  big.resize(static_cast<size_t>(n));
+  return big;
+}
+
 /* Real (not loop) time, for the few checks that need it. */
 inline double real_now() { return test_real_now(); }
 
@@ -66,6 +86,15 @@ inline int main(int argc, char **argv) {
 #define CHECK_CONTAINS(hay, needle) \
   cpp_test::check_contains(__FILE__, __LINE__, #hay, (hay), (needle))
 #define FAIL(msg) cpp_test::fail(__FILE__, __LINE__, (msg))
+
+/* A check that lets the case go on (test_expect_fail_()): EXPECT(cond,
+ * printf-style explanation...). The runner fails the case when it returns. */
+#define EXPECT(cond, ...)                                                              \
+  do {                                                                                 \
+    if (!(cond))                                                                       \
+      test_expect_fail_(__FILE__, __LINE__, "EXPECT(%s) failed: %s", #cond,            \
+                        cpp_test::format(__VA_ARGS__).c_str());                        \
+  } while (0)
 
 /* Runs `stmt` and checks that it throws gloop::error with code `want`; the
  * caught error is available to `then` as `e`. */

@@ -1,0 +1,2 @@
+/* harness-list.h - the harness's own cases (outcomes.c). */
+GLOOP_TEST(outcomes)
