@@ -209,9 +209,6 @@ static int waiting(void *arg) {
   int rc = gloop_event_new(&release);
   if (rc < 0) return rc;
   waiting_count = 0;
-  /* Stacks that earlier runs left in the process-wide cache are resident
-   * already and would hide their memory from the difference below. */
-  gloop_stack_cache_release();
   double rss0 = rss_bytes();
   rc = gloop_nursery_open(&n);
   if (rc < 0) {
@@ -352,7 +349,13 @@ static void next_step(void *data) {
     case 7: post_bench(gloop_qt_post_not_threadsafe, 0, M_POST_NTS_CHAIN); return;
     case 8: post_bench(gloop_qt_post, 1, M_POST_TS_BURST); return;
     case 9: post_bench(gloop_qt_post_not_threadsafe, 1, M_POST_NTS_BURST); return;
-    case 10: start_run(waiting); return;
+    case 10:
+      /* Stacks that earlier runs left in the process-wide cache are
+       * resident already and would hide their memory from the waiting
+       * run's RSS difference: that run starts with an empty cache. */
+      gloop_stack_cache_release();
+      start_run(waiting);
+      return;
     default: break;
   }
   fprintf(stderr, "bench: round %d of %d done\n", round_no + 1, P.rounds);
