@@ -185,10 +185,17 @@ int gloop__task_spawn(gloop__run *run, struct gloop_nursery *parent, gloop_task_
  * before its turn only makes one fetch useless. The ucontext backend keeps
  * its stack pointer inside the ucontext_t and pays a system call per switch,
  * so only the record is fetched there. */
-enum { PREFETCH_RECORD_LINES = (sizeof(gloop_task) + 63) / 64, PREFETCH_STACK_LINES = 12 };
+enum { PREFETCH_STACK_LINES = 12 };
 
 static void prefetch_task(const gloop_task *u) {
-  for (int i = 0; i < PREFETCH_RECORD_LINES; i++) __builtin_prefetch((const char *)u + 64 * i);
+#if defined(GLOOP_CTX_ASM)
+  /* A step touches only the record's first 64 bytes (struct gloop_task),
+   * which span at most two lines. */
+  __builtin_prefetch(u);
+  __builtin_prefetch((const char *)u + 63);
+#else
+  for (size_t i = 0; i < sizeof *u; i += 64) __builtin_prefetch((const char *)u + i);
+#endif
 #if defined(GLOOP_CTX_ASM)
   const char *sp = u->ctx.sp;
   if (sp != NULL)
