@@ -222,20 +222,27 @@ struct gloop_nursery {
 };
 
 struct gloop_task {
+  /* The first 64 bytes hold every field a scheduler step reads or writes
+   * (gloop_checkpoint, the cancellation test, the queue push, the switch and
+   * the resume): one or two cache lines of the record, as malloc places it,
+   * against three to four when these fields were spread over its first 131
+   * bytes. The static assertions below the struct keep the order. */
   gloop__queue node;            /* ready queue, or a wait queue while blocked */
-  gloop__queue scope_node;      /* in scope->tasks */
-  gloop__queue all_node;        /* in run->all_tasks, so an abandon can free every task */
-  gloop__ctx ctx;
-  gloop__stack stack;
   struct gloop__run *run;
-  gloop_task_fn fn;
-  void *arg;
   struct gloop_scope *scope;    /* innermost cancel scope */
-  struct gloop_nursery *parent; /* NULL only for the main task */
+  void *asan_fake_stack;
   unsigned char state;          /* enum gloop__task_state */
   unsigned char cancellable;    /* enum gloop__wait_kind: what a cancellation does to the current wait */
   unsigned char cancel_called;  /* gloop_task_ref_cancel(): see gloop__task_check_cancel */
-  uint32_t ref;                 /* handle slot + 1 (handles.c), 0 = none given out */
+  uint32_t ref;                 /* cold: handle slot + 1 (handles.c), 0 = none given out */
+  gloop__ctx ctx;               /* last: with ucontext it spans many lines */
+  /* Cold: spawn, exit, waits other than checkpoints, sanitizer builds. */
+  gloop__stack stack;
+  gloop__queue scope_node;      /* in scope->tasks */
+  gloop__queue all_node;        /* in run->all_tasks, so an abandon can free every task */
+  gloop_task_fn fn;
+  void *arg;
+  struct gloop_nursery *parent; /* NULL only for the main task */
   int result;                   /* what gloop__block() returns */
   int status;                   /* return value of fn */
   /* Unique within the run: records are recycled, so identity checks that
@@ -248,12 +255,24 @@ struct gloop_task {
   void *wait_obj;               /* what it waits on, for unwait */
   void *wait_data;              /* per-wait data (a channel element, ...) */
   gloop__timer sleep;           /* used by gloop_sleep_until */
-  void *asan_fake_stack;
 #ifdef GLOOP_TSAN
   void *tsan_fiber;
 #endif
   char name[32];
 };
+
+#define GLOOP__TASK_HOT(f) (offsetof(struct gloop_task, f) + sizeof(((struct gloop_task *)0)->f) <= 64)
+_Static_assert(GLOOP__TASK_HOT(node) && GLOOP__TASK_HOT(run) && GLOOP__TASK_HOT(scope) &&
+                   GLOOP__TASK_HOT(asan_fake_stack) && GLOOP__TASK_HOT(state) &&
+                   GLOOP__TASK_HOT(cancel_called),
+               "the fields of a scheduler step lie in the task record's first 64 bytes");
+#if defined(GLOOP_CTX_ASM)
+_Static_assert(GLOOP__TASK_HOT(ctx), "the saved stack pointer lies in the task record's first 64 bytes");
+#if !defined(GLOOP_TSAN)
+/* With the ucontext backend the record holds a whole ucontext_t. */
+_Static_assert(sizeof(struct gloop_task) <= 256, "a task record stays at 256 bytes or less");
+#endif
+#endif
 
 /* ---- I/O, entry queue, thread pool --------------------------------------- */
 
