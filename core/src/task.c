@@ -180,14 +180,13 @@ int gloop__task_spawn(gloop__run *run, struct gloop_nursery *parent, gloop_task_
  * and the task then returns through the frames between its function and the
  * switch (after gloop_checkpoint() two or three lines of stack, deeper waits
  * more), each a separate miss that the hardware prefetcher cannot guess.
- * Twelve lines are fetched: fetching three, or only the record's first
- * 64 bytes where a step's fields are, measured no faster. The batch is
- * known in advance, so while
- * one task runs, the next one's record and stack top are fetched. A
- * prefetch never faults and changes no state: a task that leaves the batch
- * before its turn only makes one fetch useless. The ucontext backend keeps
- * its stack pointer inside the ucontext_t and pays a system call per switch,
- * so only the record is fetched there. */
+ * The batch is known in advance, so while one task runs, the next one's
+ * whole record and twelve lines of its stack top are fetched (fetching
+ * three lines, or only the record's first 64 bytes where a step's fields
+ * are, measured no faster). A prefetch never faults and changes no state: a
+ * task that leaves the batch before its turn only makes one fetch useless.
+ * The ucontext backend keeps its stack pointer inside the ucontext_t and
+ * pays a system call per switch, so only the record is fetched there. */
 enum { PREFETCH_RECORD_LINES = (sizeof(gloop_task) + 63) / 64, PREFETCH_STACK_LINES = 12 };
 
 static void prefetch_task(const gloop_task *u) {

@@ -209,6 +209,14 @@ static void token_unref(gloop_token *t) {
   free(t);
 }
 
+/* Puts the token on its run's entry queue, by whoever set `queued`; the
+ * queue holds a reference while it is there. */
+static int enqueue(gloop_token *t) {
+  atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&t->times_queued, 1, memory_order_relaxed);
+  return gloop__entryq_push(t->q, &t->e);
+}
+
 /* Under busy, after publishing a slot: puts the token on its run's entry
  * queue unless it is there already. The load of `queued` is sequentially
  * consistent, after the publication (see the top).
@@ -239,9 +247,7 @@ static void token_unref(gloop_token *t) {
  * that takes everything published ran after it, before the close. */
 static int ensure_queued(gloop_token *t) {
   if (atomic_load(&t->queued) || atomic_exchange(&t->queued, 1)) return 0;
-  atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&t->times_queued, 1, memory_order_relaxed);
-  int rc = gloop__entryq_push(t->q, &t->e);
+  int rc = enqueue(t);
   if (rc) {
     /* The push may have seen the sentinel with a relaxed load. Reading the
      * tail again, with an acquire load that finds the same sentinel (nothing
@@ -404,13 +410,9 @@ static void token_arrived(gloop__entry *e, gloop__run *run) {
     drain(t, run, UINT_MAX);
   } else {
     atomic_store(&t->queued, 0);
-    if (drain(t, run, DRAIN_MAX) && !atomic_exchange(&t->queued, 1)) {
-      atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
-      atomic_fetch_add_explicit(&t->times_queued, 1, memory_order_relaxed);
-      /* Cannot be refused: only this thread closes the queue, and it is
-       * here, not in gloop__entryq_close(). */
-      (void)gloop__entryq_push(t->q, &t->e);
-    }
+    /* The push cannot be refused: only this thread closes the queue, and
+     * it is here, not in gloop__entryq_close(). */
+    if (drain(t, run, DRAIN_MAX) && !atomic_exchange(&t->queued, 1)) (void)enqueue(t);
   }
   token_unref(t);
 }

@@ -35,11 +35,13 @@ void report_exception(const char *where, const char *what) noexcept;
  * the GLOOP_EINVAL that the entry's "no such object" check returned. */
 bool take_destroyed_seen() noexcept;
 
-/* The one implementation: runs body, returns its value, or `fallback`
- * after printing what was thrown. An integral result of GLOOP_EINVAL from an
- * entry that met a deleted object's handle becomes GLOOP_EDESTROYED. */
+/* The one implementation, for entries that return a value with its own
+ * "nothing" (a pointer, a number): runs body, returns its value, or
+ * `fallback` after printing what was thrown. An integral result of
+ * GLOOP_EINVAL from an entry that met a deleted object's handle becomes
+ * GLOOP_EDESTROYED. */
 template <typename T, typename Body>
-T guarded_as(const char *where, T fallback, Body &&body) noexcept {
+T guarded_value(const char *where, T fallback, Body &&body) noexcept {
   take_destroyed_seen();
   try {
     T value = body();
@@ -54,21 +56,15 @@ T guarded_as(const char *where, T fallback, Body &&body) noexcept {
   return fallback;
 }
 
-/* The entries' three shapes: an error code, a value with its own "nothing"
- * (a pointer, a number), and no result. */
+/* The entries' other two shapes: an error code, and no result. */
 template <typename Body>
 int guarded(const char *where, Body &&body) noexcept {
-  return guarded_as<int>(where, GLOOP_EINTERNAL, std::forward<Body>(body));
-}
-
-template <typename T, typename Body>
-T guarded_value(const char *where, T fallback, Body &&body) noexcept {
-  return guarded_as<T>(where, fallback, std::forward<Body>(body));
+  return guarded_value<int>(where, GLOOP_EINTERNAL, std::forward<Body>(body));
 }
 
 template <typename Body>
 void guarded_void(const char *where, Body &&body) noexcept {
-  guarded_as<int>(where, 0, [&]() -> int {
+  guarded_value<int>(where, 0, [&]() -> int {
     body();
     return 0;
   });

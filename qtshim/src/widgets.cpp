@@ -128,7 +128,7 @@ T *widget_as(gloop_qt_widget *w) {
  * Qt has deleted it); then the entry's own Qt call(s) with the T. */
 template <typename T, typename R = int, typename Body>
 R on_widget(const char *where, gloop_qt_widget *handle, Body &&body) noexcept {
-  return guarded_as<R>(where, GLOOP_EINTERNAL, [&]() -> R {
+  return guarded_value<R>(where, GLOOP_EINTERNAL, [&]() -> R {
     int rc = gui_check();
     if (rc < 0) return rc;
     T *w = widget_as<T>(handle);
