@@ -41,11 +41,13 @@ void gloop__scope_attach(struct gloop_scope *s, gloop_task *t) {
   gloop__queue_remove(&t->scope_node);
   gloop__queue_push(&s->tasks, &t->scope_node);
   t->scope = s;
+  t->cancel_clear = 0;
 }
 
 void gloop__scope_detach(gloop_task *t) {
   gloop__queue_remove(&t->scope_node);
   t->scope = NULL;
+  t->cancel_clear = 0;
 }
 
 static void wake_cancelled(gloop_task *t) {
@@ -76,6 +78,7 @@ static void deliver(struct gloop_scope *s) {
 void gloop__scope_cancel(struct gloop_scope *s) {
   if (s->cancelled) return;
   s->cancelled = 1;
+  s->run->cancel_gen++;
   gloop__timer_disarm(s->run, &s->timer);
   deliver(s);
 }
@@ -87,6 +90,7 @@ void gloop__scope_cancel(struct gloop_scope *s) {
 void gloop__task_cancel(gloop_task *t) {
   if (t->cancel_called || t->state == GLOOP__TASK_DONE) return;
   t->cancel_called = 1;
+  t->run->cancel_gen++;
   struct gloop_scope *outer = NULL;
   for (struct gloop_scope *s = t->scope; s && s->owner == t; s = s->parent) outer = s;
   if (outer != NULL)
@@ -203,6 +207,7 @@ int gloop_scope_set_shield(gloop_scope *s, int shield) {
   if (rc) return rc;
   int was = s->shield;
   s->shield = shield != 0;
+  if (was && !s->shield) s->run->cancel_gen++;
   /* Dropping a shield exposes the subtree to a cancellation already
    * delivered above it, a cancelled task (its owner's or an outer one's)
    * included. */

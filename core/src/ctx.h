@@ -34,6 +34,17 @@ int gloop__ctx_make(gloop__ctx *ctx, void *stack, size_t size,
  * something later switches back to `from`. */
 void gloop__ctx_switch(gloop__ctx *from, gloop__ctx *to);
 
+/* The same switch, for a task handing over directly to the next task. A
+ * backend may leave it differently for the sake of branch prediction (the
+ * x86-64 one does); the others use gloop__ctx_switch itself. */
+#if defined(GLOOP_CTX_ASM) && defined(__x86_64__)
+void gloop__ctx_handoff(gloop__ctx *from, gloop__ctx *to);
+#else
+static inline void gloop__ctx_handoff(gloop__ctx *from, gloop__ctx *to) {
+  gloop__ctx_switch(from, to);
+}
+#endif
+
 /* Prepares the scheduler's own context (the host thread's stack). */
 void gloop__ctx_init_main(gloop__ctx *ctx);
 

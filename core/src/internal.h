@@ -235,12 +235,21 @@ struct gloop_task {
   unsigned char cancellable;    /* enum gloop__wait_kind: what a cancellation does to the current wait */
   unsigned char cancel_called;  /* gloop_task_ref_cancel(): see gloop__task_check_cancel */
   uint32_t ref;                 /* cold: handle slot + 1 (handles.c), 0 = none given out */
+  /* run->cancel_gen when the task's scope chain was last walked and found
+   * uncancelled, or 0 if it must be walked; see gloop__task_check_cancel. */
+  uint64_t cancel_clear;
   gloop__ctx ctx;               /* last: with ucontext it spans many lines */
   /* Cold: spawn, exit, waits other than checkpoints, sanitizer builds. */
   gloop__stack stack;
   gloop__queue scope_node;      /* in scope->tasks */
   gloop__queue all_node;        /* in run->all_tasks, so an abandon can free every task */
-  gloop_task_fn fn;
+  /* The function is read once, as the task starts; per-wait data is only
+   * set by the task itself before it blocks, so the two never live at once
+   * and share their bytes (which keeps the record at 256 bytes). */
+  union {
+    gloop_task_fn fn;
+    void *wait_data;            /* per-wait data (a channel element, ...) */
+  };
   void *arg;
   struct gloop_nursery *parent; /* NULL only for the main task */
   int result;                   /* what gloop__block() returns */
@@ -253,7 +262,6 @@ struct gloop_task {
    * cannot be interrupted (nursery close). */
   void (*unwait)(struct gloop_task *t);
   void *wait_obj;               /* what it waits on, for unwait */
-  void *wait_data;              /* per-wait data (a channel element, ...) */
   gloop__timer sleep;           /* used by gloop_sleep_until */
 #ifdef GLOOP_TSAN
   void *tsan_fiber;
@@ -264,7 +272,7 @@ struct gloop_task {
 #define GLOOP__TASK_HOT(f) (offsetof(struct gloop_task, f) + sizeof(((struct gloop_task *)0)->f) <= 64)
 _Static_assert(GLOOP__TASK_HOT(node) && GLOOP__TASK_HOT(run) && GLOOP__TASK_HOT(scope) &&
                    GLOOP__TASK_HOT(asan_fake_stack) && GLOOP__TASK_HOT(state) &&
-                   GLOOP__TASK_HOT(cancel_called),
+                   GLOOP__TASK_HOT(cancel_called) && GLOOP__TASK_HOT(cancel_clear),
                "the fields of a scheduler step lie in the task record's first 64 bytes");
 #if defined(GLOOP_CTX_ASM)
 _Static_assert(GLOOP__TASK_HOT(ctx), "the saved stack pointer lies in the task record's first 64 bytes");
@@ -437,13 +445,28 @@ typedef struct gloop__run {
   gloop__queue runq;
   gloop__queue all_tasks;
   size_t ntasks;
+  /* Starts at 1 and grows by one at every change that can make a
+   * cancellation reach a task that it did not reach before: a scope
+   * cancelled, a task cancelled, a shield dropped. A task whose
+   * cancel_clear equals it has an uncancelled chain (gloop__task_check_cancel);
+   * 64 bits so that it never wraps back onto a cached value. */
+  uint64_t cancel_gen;
   gloop_task *main_task;
   struct gloop_scope root;      /* the main task's outermost scope */
   gloop_task *current;          /* the running task, or NULL in the scheduler */
+  /* The batch being run (gloop__run_batch) is the front of the ready queue
+   * up to this node, its last task when the batch began; NULL once it is
+   * used up. Tasks made ready meanwhile queue behind it. A task that
+   * suspends hands over to the batch's next task directly. */
+  gloop__queue *batch_last;
+  unsigned long steps;          /* task resumes in this run (gloop_sched_info) */
+  unsigned long sched_resumes;  /* of those, by the scheduler rather than a hand-over */
+  unsigned long cancel_walks;   /* scope-chain walks of gloop__task_check_cancel */
   gloop__ctx sched_ctx;
   void *sched_fake_stack;       /* ASan bookkeeping for the scheduler stack */
   const void *sched_stack_bottom;
   size_t sched_stack_size;
+  int asan_from_sched;          /* ASan only: the last switch left the scheduler */
   gloop_task *dead;             /* finished task whose stack is freed after switching away */
   uint64_t next_serial;
 #ifdef GLOOP_TSAN
@@ -540,9 +563,9 @@ static inline gloop_task *gloop__pop_waiter(gloop__queue *q) {
  * the task is (or becomes) cancelled, unwait(t) is called and ECANCELED
  * returned; see enum gloop__wait_kind for the others. */
 int gloop__block(gloop_task *t, void (*unwait)(gloop_task *), void *obj, enum gloop__wait_kind kind);
-/* The cancel check of every blocking call: GLOOP_ECANCELED if a scope above
- * the task (up to the first shield) is cancelled, also marking it caught. */
-int gloop__task_check_cancel(gloop_task *t);
+/* gloop__task_check_cancel's walk of the scope chain, for when the cached
+ * answer is not known to hold. */
+int gloop__task_check_cancel_walk(gloop_task *t);
 /* 1 if a cancellation reaches code of task t that runs in scope `from`:
  * a cancelled scope on the way out (marked caught if mark_caught), or a
  * cancelled task (t, or the owner of a nursery passed), up to a shield. */
@@ -593,6 +616,22 @@ int gloop__start_system_task(gloop__run *run, gloop_task_fn fn, void *arg, const
 extern _Atomic int gloop__sigint_pending;
 void gloop__sigint_deliver(gloop__run *run);
 void gloop__sigint_release(gloop__run *run);
+
+/* The cancel check of every blocking call: GLOOP_ECANCELED if a scope above
+ * the task (up to the first shield) is cancelled, also marking it caught.
+ * Walking the scope chain at every checkpoint cost a fifth of a scheduler
+ * step, so a walk that finds nothing is remembered against the run's
+ * cancel_gen: until something is cancelled, a shield is dropped or the
+ * task's own chain changes (gloop__scope_attach/detach clear the mark), the
+ * answer stays "not cancelled" and the check is one comparison. */
+static inline int gloop__task_check_cancel(gloop_task *t) {
+  /* A Ctrl-C noticed here reaches the task at this very checkpoint, even in
+   * the middle of a tick. */
+  if (atomic_load_explicit(&gloop__sigint_pending, memory_order_relaxed))
+    gloop__sigint_deliver(t->run);
+  if (t->cancel_clear == t->run->cancel_gen) return 0;
+  return gloop__task_check_cancel_walk(t);
+}
 
 /* Thread-local last message (gloop_last_message). */
 void gloop__set_last_message(const char *msg);

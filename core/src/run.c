@@ -211,6 +211,16 @@ int gloop_timer_spin_info(double *wake_lead, unsigned long *spins) {
   return 0;
 }
 
+int gloop_sched_info(unsigned long *steps, unsigned long *handoffs,
+                     unsigned long *cancel_walks) {
+  gloop__run *run = tls_run;
+  if (run == NULL) return GLOOP_ENORUN;
+  if (steps) *steps = run->steps;
+  if (handoffs) *handoffs = run->steps - run->sched_resumes;
+  if (cancel_walks) *cancel_walks = run->cancel_walks;
+  return 0;
+}
+
 int gloop_timer_spin_set_lead(double wake_lead) {
   gloop__run *run = tls_run;
   if (run == NULL) return GLOOP_ENORUN;
@@ -425,6 +435,7 @@ static int create_run(gloop_task_fn entry, void *arg, const gloop_options *user_
   gloop__wait_init(run);
   gloop__queue_init(&run->runq);
   gloop__queue_init(&run->all_tasks);
+  run->cancel_gen = 1;
   run->stacks.size = stack;
   run->stacks.guard = opts.guard_pages != 0;
   run->stacks.pool_cap = opts.stack_cache ? opts.stack_cache : 1024;

@@ -12,46 +12,128 @@
 
 /* ---- Switching ------------------------------------------------------------
  *
- * Control only ever moves between the scheduler (on the host thread's own
- * stack) and one task: scheduler -> task in resume(), task -> scheduler in
- * suspend(). AddressSanitizer is told about each stack change so that it
- * keeps tracking the right stack, also when only the application was built
- * with it (asan_hooks.h); valgrind learns the stacks in stack.c. */
+ * The scheduler (on the host thread's own stack) starts each batch by
+ * resuming its first task in resume(). A task that suspends hands over
+ * directly to the next task of the batch, if there is one, and switches back
+ * to the scheduler only when the batch is used up: one switch per step
+ * instead of two (task -> scheduler -> task), which was half of what a step
+ * cost. The order is the same either way, the batch's, and everything the
+ * scheduler did between two steps (marking the current task, freeing a
+ * finished one, fetching the next one ahead) is done by the hand-over too.
+ * AddressSanitizer is told about each stack change so that it keeps
+ * tracking the right stack, also when only the application was built with
+ * it (asan_hooks.h); valgrind learns the stacks in stack.c. */
 
-static void resume(gloop__run *run, gloop_task *t) {
+/* With many tasks, a resume misses the cache (and the TLB) on the task's
+ * record and on the top of its stack: the switch pops the saved registers,
+ * and the task then returns through the frames between its function and the
+ * switch (after gloop_checkpoint() two or three lines of stack, deeper waits
+ * more), each a separate miss that the hardware prefetcher cannot guess.
+ * The ready queue says who comes next, so each step fetches ahead in two
+ * stages: the record of the task two places on, and the stack top of the
+ * task one place on, whose record (with the saved stack pointer) was
+ * fetched by the step before. Reading that pointer from a record not yet in
+ * the cache would stall the step on the miss it is trying to hide. The
+ * whole record and twelve lines of stack are fetched (three lines, or only
+ * the record's first 64 bytes where a step's fields are, measured no
+ * faster). A prefetch never faults and changes no state: a task that leaves
+ * the queue before its turn only makes one fetch useless. The ucontext
+ * backend keeps its stack pointer inside the ucontext_t and pays a system
+ * call per switch, so only records are fetched there. */
+enum { PREFETCH_RECORD_LINES = (sizeof(gloop_task) + 63) / 64, PREFETCH_STACK_LINES = 12 };
+
+static void prefetch_ahead(const gloop__run *run, const gloop__queue *n) {
+  const gloop__queue *n1 = n->next;
+  if (n1 == &run->runq) return;
+#if defined(GLOOP_CTX_ASM)
+  const char *sp = gloop__container_of(n1, gloop_task, node)->ctx.sp;
+  if (sp != NULL)
+    for (int i = 0; i < PREFETCH_STACK_LINES; i++) __builtin_prefetch(sp + 64 * i);
+#endif
+  const gloop__queue *n2 = n1->next;
+  if (n2 == &run->runq) return;
+  for (int i = 0; i < PREFETCH_RECORD_LINES; i++) __builtin_prefetch((const char *)n2 + 64 * i);
+}
+
+/* Takes the batch's next task off the ready queue, marks it running and
+ * fetches ahead; NULL when the batch is used up. Ready tasks leave the
+ * queue only here, so the batch's last node is still queued. */
+static gloop_task *batch_take(gloop__run *run) {
+  gloop__queue *n = run->runq.next;
+  if (run->batch_last == NULL) return NULL;
+  if (n == run->batch_last)
+    run->batch_last = NULL;
+  else
+    prefetch_ahead(run, n);
+  n->prev->next = n->next;
+  n->next->prev = n->prev;
+  gloop_task *t = gloop__container_of(n, gloop_task, node);
+  run->steps++;
   run->current = t;
   t->state = GLOOP__TASK_RUNNING;
+  return t;
+}
+
+/* A finished task cannot free the stack it is running on; whoever runs next
+ * (the scheduler, or the task it handed over to) does it, after the switch
+ * away from it. */
+static void free_dead(gloop__run *run) {
+  gloop_task *d = run->dead;
+  run->dead = NULL;
+  gloop__task_free(d);
+}
+
+static void resume(gloop__run *run, gloop_task *t) {
 #ifdef GLOOP_TSAN
   if (run->tsan_sched_fiber == NULL) run->tsan_sched_fiber = __tsan_get_current_fiber();
   __tsan_switch_to_fiber(t->tsan_fiber, 0);
 #endif
+  run->sched_resumes++;
+  if (gloop__asan_present()) run->asan_from_sched = 1;
   gloop__asan_start_switch(&run->sched_fake_stack, (char *)t->stack.base + t->stack.guard,
                            t->stack.map_size - t->stack.guard);
   gloop__ctx_switch(&run->sched_ctx, &t->ctx);
   gloop__asan_finish_switch(run->sched_fake_stack, NULL, NULL);
   run->current = NULL;
-  /* A finished task cannot free the stack it is running on; the scheduler
-   * does it here, after the switch away from it. */
-  if (run->dead) {
-    gloop_task *d = run->dead;
-    run->dead = NULL;
-    gloop__task_free(d);
-  }
+  if (run->dead) free_dead(run);
 }
 
+/* First thing on a task's stack after any switch into it. Only an arrival
+ * from the scheduler reports the scheduler's stack to ASan; a hand-over
+ * comes from another task's. */
 static void task_arrived(gloop__run *run, gloop_task *t) {
-  gloop__asan_finish_switch(t->asan_fake_stack, &run->sched_stack_bottom,
-                            &run->sched_stack_size);
+  if (gloop__asan_present()) {
+    int s = run->asan_from_sched;
+    gloop__asan_finish_switch(t->asan_fake_stack, s ? &run->sched_stack_bottom : NULL,
+                              s ? &run->sched_stack_size : NULL);
+  }
+  if (run->dead) free_dead(run);
 }
 
-static void suspend(gloop_task *t, int final) {
+/* Leaves task t, which is no longer running (final: it has finished), for
+ * the batch's next task or else the scheduler, and returns when t is
+ * resumed. Always inlined into the few functions that suspend: a frame of
+ * its own between them and the switch would be one more return to predict
+ * after every resume (see gloop__ctx_handoff in ctx_x86_64.S). */
+static inline __attribute__((always_inline)) void suspend(gloop_task *t, int final) {
   gloop__run *run = t->run;
-  gloop__asan_start_switch(final ? NULL : &t->asan_fake_stack, run->sched_stack_bottom,
-                           run->sched_stack_size);
+  void **save = final ? NULL : &t->asan_fake_stack;
+  gloop_task *u = batch_take(run);
+  if (u != NULL) {
 #ifdef GLOOP_TSAN
-  __tsan_switch_to_fiber(run->tsan_sched_fiber, 0);
+    __tsan_switch_to_fiber(u->tsan_fiber, 0);
 #endif
-  gloop__ctx_switch(&t->ctx, &run->sched_ctx);
+    if (gloop__asan_present()) run->asan_from_sched = 0;
+    gloop__asan_start_switch(save, (char *)u->stack.base + u->stack.guard,
+                             u->stack.map_size - u->stack.guard);
+    gloop__ctx_handoff(&t->ctx, &u->ctx);
+  } else {
+    gloop__asan_start_switch(save, run->sched_stack_bottom, run->sched_stack_size);
+#ifdef GLOOP_TSAN
+    __tsan_switch_to_fiber(run->tsan_sched_fiber, 0);
+#endif
+    gloop__ctx_switch(&t->ctx, &run->sched_ctx);
+  }
   task_arrived(run, t);
 }
 
@@ -175,41 +257,13 @@ int gloop__task_spawn(gloop__run *run, struct gloop_nursery *parent, gloop_task_
 
 /* ---- Scheduling ----------------------------------------------------------- */
 
-/* With many tasks, a resume misses the cache (and the TLB) on the task's
- * record and on the top of its stack: the switch pops the saved registers,
- * and the task then returns through the frames between its function and the
- * switch (after gloop_checkpoint() two or three lines of stack, deeper waits
- * more), each a separate miss that the hardware prefetcher cannot guess.
- * The batch is known in advance, so while one task runs, the next one's
- * whole record and twelve lines of its stack top are fetched (fetching
- * three lines, or only the record's first 64 bytes where a step's fields
- * are, measured no faster). A prefetch never faults and changes no state: a
- * task that leaves the batch before its turn only makes one fetch useless.
- * The ucontext backend keeps its stack pointer inside the ucontext_t and
- * pays a system call per switch, so only the record is fetched there. */
-enum { PREFETCH_RECORD_LINES = (sizeof(gloop_task) + 63) / 64, PREFETCH_STACK_LINES = 12 };
-
-static void prefetch_task(const gloop_task *u) {
-  for (int i = 0; i < PREFETCH_RECORD_LINES; i++) __builtin_prefetch((const char *)u + 64 * i);
-#if defined(GLOOP_CTX_ASM)
-  const char *sp = u->ctx.sp;
-  if (sp != NULL)
-    for (int i = 0; i < PREFETCH_STACK_LINES; i++) __builtin_prefetch(sp + 64 * i);
-#endif
-}
-
 size_t gloop__run_batch(gloop__run *run) {
-  gloop__queue batch;
-  size_t steps = 0;
-  gloop__queue_move(&run->runq, &batch);
-  gloop__queue *n;
-  while ((n = gloop__queue_pop(&batch)) != NULL) {
-    gloop_task *t = gloop__container_of(n, gloop_task, node);
-    if (batch.next != &batch) prefetch_task(gloop__container_of(batch.next, gloop_task, node));
-    resume(run, t);
-    steps++;
-  }
-  return steps;
+  if (gloop__queue_empty(&run->runq)) return 0;
+  unsigned long before = run->steps;
+  run->batch_last = run->runq.prev;
+  gloop_task *t;
+  while ((t = batch_take(run)) != NULL) resume(run, t);
+  return run->steps - before;
 }
 
 void gloop__task_wake(gloop_task *t, int result) {
@@ -223,12 +277,11 @@ void gloop__task_wake(gloop_task *t, int result) {
   gloop__run_poke(t->run);
 }
 
-int gloop__task_check_cancel(gloop_task *t) {
-  /* A Ctrl-C noticed here reaches the task at this very checkpoint, even in
-   * the middle of a tick. */
-  if (atomic_load_explicit(&gloop__sigint_pending, memory_order_relaxed))
-    gloop__sigint_deliver(t->run);
-  return gloop__cancel_reaches(t, t->scope, 1) ? GLOOP_ECANCELED : 0;
+int gloop__task_check_cancel_walk(gloop_task *t) {
+  t->run->cancel_walks++;
+  if (gloop__cancel_reaches(t, t->scope, 1)) return GLOOP_ECANCELED;
+  t->cancel_clear = t->run->cancel_gen;
+  return 0;
 }
 
 int gloop__cancel_reaches(const gloop_task *t, struct gloop_scope *from, int mark_caught) {

@@ -31,6 +31,8 @@ GLOOP_TEST(timer_spin_short_deadline)
 /* test_sched.c */
 GLOOP_TEST(sched_batch_fifo)
 GLOOP_TEST(sched_wake_later_batch)
+GLOOP_TEST(sched_handoff_guest)
+GLOOP_TEST(sched_handoff_standalone)
 GLOOP_TEST(sched_tick_budget)
 
 /* test_time.c */
@@ -50,6 +52,11 @@ GLOOP_TEST(cancel_shield)
 GLOOP_TEST(cancel_move_on_fail_after)
 GLOOP_TEST(cancel_nested)
 GLOOP_TEST(cancel_run)
+GLOOP_TEST(cancel_cached_shield_close)
+GLOOP_TEST(cancel_cached_shield_drop)
+GLOOP_TEST(cancel_cached_scope_of_ready_task)
+GLOOP_TEST(cancel_cached_ready_task)
+GLOOP_TEST(cancel_cached_walks_once)
 
 /* test_nursery.c */
 GLOOP_TEST(nursery_waits_all)

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "guestloop/testing.h"
 #include "host_toy.h"
 #include "test.h"
 
@@ -363,5 +364,149 @@ TEST_CASE(cancel_run) {
   rcs.from_task = 1;
   ASSERT_OK(test_guest_run(runcancel_main, NULL, NULL, 1));
   check_runcancel();
+  return 0;
+}
+
+/* ---- The remembered answer of the cancellation check --------------------- *
+ *
+ * A check that walks the scope chain and finds nothing remembers that
+ * until something changes (gloop__task_check_cancel). Each case below makes
+ * the check walk once and find nothing, then makes one change that must
+ * turn the answer, and fails if the remembered answer outlives it. */
+
+/* The scope chain of the running task changes: closing a shield leaves the
+ * task in an outer scope that was cancelled meanwhile. */
+static int cached_close_main(void *arg) {
+  gloop_scope *outer, *shield;
+  (void)arg;
+  ASSERT_OK(gloop_scope_open(INFINITY, 0, &outer));
+  ASSERT_OK(gloop_scope_open(INFINITY, GLOOP_SCOPE_SHIELD, &shield));
+  ASSERT_OK(gloop_scope_cancel(outer));
+  ASSERT_OK(gloop_checkpoint()); /* walks, finds the shield: not cancelled */
+  ASSERT_OK(gloop_checkpoint()); /* answered from the remembered walk */
+  ASSERT_OK(gloop_scope_close(shield));
+  ASSERT_ERR(gloop_checkpoint(), GLOOP_ECANCELED);
+  ASSERT_OK(gloop_scope_close(outer));
+  return 0;
+}
+
+TEST_CASE(cancel_cached_shield_close) {
+  ASSERT_OK(test_guest_run(cached_close_main, NULL, NULL, 1));
+  return 0;
+}
+
+/* A shield is dropped while the task runs inside it. */
+static int cached_drop_main(void *arg) {
+  gloop_scope *outer, *shield;
+  (void)arg;
+  ASSERT_OK(gloop_scope_open(INFINITY, 0, &outer));
+  ASSERT_OK(gloop_scope_open(INFINITY, GLOOP_SCOPE_SHIELD, &shield));
+  ASSERT_OK(gloop_scope_cancel(outer));
+  ASSERT_OK(gloop_checkpoint());
+  ASSERT_OK(gloop_scope_set_shield(shield, 0));
+  ASSERT_ERR(gloop_checkpoint(), GLOOP_ECANCELED);
+  ASSERT_EQ_INT(gloop_scope_cancelled_caught(outer), 1);
+  ASSERT_OK(gloop_scope_close(shield));
+  ASSERT_OK(gloop_scope_close(outer));
+  return 0;
+}
+
+TEST_CASE(cancel_cached_shield_drop) {
+  ASSERT_OK(test_guest_run(cached_drop_main, NULL, NULL, 1));
+  return 0;
+}
+
+/* Another task cancels a ready (not blocked) task, by its scope or by the
+ * task itself: the ready task learns it at its next checkpoint. */
+typedef struct cached_ready {
+  gloop_scope *scope;          /* the looping task's scope */
+  gloop_task_ref ref;          /* the looping task */
+  int by_ref;                  /* cancel through ref rather than scope */
+  int ready;                   /* scope and ref are set */
+  long clear_checkpoints;      /* checkpoints that returned 0 */
+  int after_cancel;            /* the looping task ran after the cancel */
+  int rc;
+} cached_ready;
+
+static int cached_loop(void *arg) {
+  cached_ready *st = arg;
+  ASSERT_OK(gloop_scope_open(INFINITY, 0, &st->scope));
+  ASSERT_OK(gloop_task_get_ref(gloop_current_task(), &st->ref));
+  st->ready = 1;
+  int rc;
+  int returned_after = 0;
+  while ((rc = gloop_checkpoint()) == 0) {
+    st->clear_checkpoints++;
+    /* A checkpoint tests before it yields, so the one during which the
+     * cancel happened returns 0; the next one must not. */
+    if (st->after_cancel && ++returned_after > 1) break;
+  }
+  st->rc = rc;
+  ASSERT_OK(gloop_scope_close(st->scope));
+  return 0;
+}
+
+static int cached_canceller(void *arg) {
+  cached_ready *st = arg;
+  /* Let the loop walk its chain once and then answer from memory. */
+  while (!st->ready || st->clear_checkpoints < 3) ASSERT_OK(gloop_checkpoint());
+  if (st->by_ref)
+    ASSERT_OK(gloop_task_ref_cancel(st->ref));
+  else
+    ASSERT_OK(gloop_scope_cancel(st->scope));
+  st->after_cancel = 1;
+  return 0;
+}
+
+static int cached_ready_main(void *arg) {
+  gloop_nursery *n;
+  ASSERT_OK(gloop_nursery_open(&n));
+  ASSERT_OK(gloop_nursery_start(n, cached_loop, arg, "loop", NULL));
+  ASSERT_OK(gloop_nursery_start(n, cached_canceller, arg, "canceller", NULL));
+  return gloop_nursery_close(n);
+}
+
+static int cached_ready_case(int by_ref) {
+  cached_ready st;
+  memset(&st, 0, sizeof st);
+  st.by_ref = by_ref;
+  ASSERT_OK(test_guest_run(cached_ready_main, &st, NULL, 1));
+  ASSERT_ERR(st.rc, GLOOP_ECANCELED);
+  ASSERT_GE_UINT((unsigned long)st.clear_checkpoints, 3);
+  return 0;
+}
+
+TEST_CASE(cancel_cached_scope_of_ready_task) { return cached_ready_case(0); }
+
+TEST_CASE(cancel_cached_ready_task) { return cached_ready_case(1); }
+
+/* The check walks once for as long as nothing changes, however deep the
+ * chain, and walks again after a change anywhere in the run. */
+static int cached_walks_main(void *arg) {
+  gloop_scope *s[8], *other;
+  unsigned long w0, w1, w2;
+  (void)arg;
+  for (int i = 0; i < 8; i++) ASSERT_OK(gloop_scope_open(INFINITY, 0, &s[i]));
+  ASSERT_OK(gloop_checkpoint());
+  ASSERT_OK(gloop_sched_info(NULL, NULL, &w0));
+  for (int i = 0; i < 1000; i++) ASSERT_OK(gloop_checkpoint());
+  ASSERT_OK(gloop_sched_info(NULL, NULL, &w1));
+  ASSERT_EQ_UINT(w1, w0);
+  /* A cancellation that does not reach this task still makes it walk once
+   * (the check cannot tell where a change was), and then it is remembered. */
+  ASSERT_OK(gloop_scope_open(INFINITY, 0, &other));
+  ASSERT_OK(gloop_scope_cancel(other));
+  ASSERT_ERR(gloop_checkpoint(), GLOOP_ECANCELED);
+  ASSERT_OK(gloop_scope_close(other));
+  ASSERT_OK(gloop_sched_info(NULL, NULL, &w1));
+  for (int i = 0; i < 100; i++) ASSERT_OK(gloop_checkpoint());
+  ASSERT_OK(gloop_sched_info(NULL, NULL, &w2));
+  ASSERT_EQ_UINT(w2, w1 + 1);
+  for (int i = 7; i >= 0; i--) ASSERT_OK(gloop_scope_close(s[i]));
+  return 0;
+}
+
+TEST_CASE(cancel_cached_walks_once) {
+  ASSERT_OK(test_guest_run(cached_walks_main, NULL, NULL, 1));
   return 0;
 }

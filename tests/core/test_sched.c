@@ -1,6 +1,7 @@
 /* test_sched.c - cases for batch scheduling: FIFO order within a batch, and wake-ups landing in a later batch. */
 #include <string.h>
 
+#include "guestloop/testing.h"
 #include "host_toy.h"
 #include "test.h"
 
@@ -163,3 +164,86 @@ TEST_CASE(sched_tick_budget) {
   ASSERT_LT_INT(budget_last_tick - budget_first_tick, 10);
   return 0;
 }
+
+/* ---- A suspending task hands over to the next task of its batch ---------- *
+ *
+ * Every way a task leaves the processor within a batch (a checkpoint, a
+ * blocking wait, its end) goes straight to the batch's next task, which may
+ * be one that has never run; only the batch's last task switches back to the
+ * scheduler. The order is the batch's either way. */
+
+#define HANDOFF_ROUNDS 5
+
+typedef struct handoff_state {
+  test_log log;
+  gloop_event *ev;
+  unsigned long steps, handoffs;
+  int wait_rc;
+} handoff_state;
+
+static handoff_state ho;
+
+static int handoff_exits(void *arg) {
+  (void)arg;
+  test_log_add(&ho.log, 1); /* ends at once: hands over to a task never run */
+  return 0;
+}
+
+static int handoff_waits(void *arg) {
+  (void)arg;
+  test_log_add(&ho.log, 2);
+  ho.wait_rc = gloop_event_wait(ho.ev); /* blocks: hands over */
+  test_log_add(&ho.log, 20);
+  return 0;
+}
+
+static int handoff_loops(void *arg) {
+  int id = *(int *)arg;
+  for (int r = 0; r < HANDOFF_ROUNDS; r++) {
+    test_log_add(&ho.log, id * 10 + r);
+    if (r == 2 && id == 3) ASSERT_OK(gloop_event_set(ho.ev));
+    ASSERT_OK(gloop_checkpoint());
+  }
+  return 0;
+}
+
+static int handoff_main(void *arg) {
+  gloop_nursery *n;
+  static int ids[2] = {3, 4};
+  (void)arg;
+  ASSERT_OK(gloop_event_new(&ho.ev));
+  ASSERT_OK(gloop_nursery_open(&n));
+  ASSERT_OK(gloop_nursery_start(n, handoff_exits, NULL, NULL, NULL));
+  ASSERT_OK(gloop_nursery_start(n, handoff_waits, NULL, NULL, NULL));
+  ASSERT_OK(gloop_nursery_start(n, handoff_loops, &ids[0], NULL, NULL));
+  ASSERT_OK(gloop_nursery_start(n, handoff_loops, &ids[1], NULL, NULL));
+  int rc = gloop_nursery_close(n);
+  gloop_event_free(ho.ev);
+  ASSERT_OK(gloop_sched_info(&ho.steps, &ho.handoffs, NULL));
+  return rc;
+}
+
+static int handoff_case(int guest) {
+  gloop_options o;
+  memset(&ho, 0, sizeof ho);
+  gloop_options_init(&o);
+  o.tick_budget = 0;
+  ASSERT_OK(test_run_mode(guest, handoff_main, NULL, &o));
+  ASSERT_OK(ho.wait_rc);
+  /* Batch 1: the four starts. Then the two loopers alone, until looper 3's
+   * set in its third round queues the waiter ahead of both loopers' next
+   * checkpoints. */
+  ASSERT_LOG(&ho.log, 1, 2, 30, 40, 31, 41, 32, 42, 20, 33, 43, 34, 44);
+  /* Resumes: main twice (its start, the end of nursery_close), the quitter
+   * once, the waiter twice, each looper six times. Hand-overs: three in the
+   * batch of the four starts, one in each batch of the two loopers (the
+   * last one ends both), two in the batch with the woken waiter. Main always
+   * runs alone, so the scheduler resumes it. */
+  ASSERT_EQ_UINT(ho.steps, 2 + 1 + 2 + 6 + 6);
+  ASSERT_EQ_UINT(ho.handoffs, 3 + 1 + 1 + 2 + 1 + 1);
+  return 0;
+}
+
+TEST_CASE(sched_handoff_guest) { return handoff_case(1); }
+
+TEST_CASE(sched_handoff_standalone) { return handoff_case(0); }

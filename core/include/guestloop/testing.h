@@ -47,6 +47,16 @@ GLOOP_API int gloop_timer_spin_info(double *wake_lead, unsigned long *spins);
  * waits end well before their deadlines. Errors: GLOOP_EINVAL (NaN or
  * negative), GLOOP_ENORUN. Context: task or host context of the run. */
 GLOOP_API int gloop_timer_spin_set_lead(double wake_lead);
+/** Test hook: counters of the live run on this thread (gloop_run() or a
+ * guest run), for tests of the scheduler's fast paths. `steps`: how many
+ * times a task was resumed. `handoffs`: how many of those resumes were a
+ * suspending task handing over directly to the next task of its batch
+ * rather than a switch through the scheduler. `cancel_walks`: how many
+ * times a cancellation check walked the task's scope chain instead of
+ * answering from what it found last time. Any pointer may be NULL. Errors:
+ * GLOOP_ENORUN. Context: task or host context of the run. */
+GLOOP_API int gloop_sched_info(unsigned long *steps, unsigned long *handoffs,
+                               unsigned long *cancel_walks);
 
 #ifdef __cplusplus
 }
