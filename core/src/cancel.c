@@ -11,10 +11,15 @@
  * that are running or ready see the cancellation at their next checkpoint,
  * because every blocking call first walks up its scope chain. */
 
-static void scope_fired(gloop__timer *tm) {
-  struct gloop_scope *s = gloop__container_of(tm, struct gloop_scope, timer);
+/* The scope's deadline has passed: cancel it, and remember why, which
+ * decides what closing a GLOOP_SCOPE_FAIL scope returns. */
+static void deadline_passed(struct gloop_scope *s) {
   s->deadline_fired = 1;
-  gloop__scope_cancel(s);
+  gloop__scope_cancel(s); /* also disarms the deadline timer */
+}
+
+static void scope_fired(gloop__timer *tm) {
+  deadline_passed(gloop__container_of(tm, struct gloop_scope, timer));
 }
 
 void gloop__scope_init(gloop__run *run, struct gloop_scope *s, struct gloop_scope *parent,
@@ -123,8 +128,7 @@ int gloop_scope_open(double deadline, int flags, gloop_scope **out) {
      * the first checkpoint inside sees it, however the tick is timed. */
     s->deadline = d;
     gloop__scope_attach(s, t);
-    s->deadline_fired = 1;
-    gloop__scope_cancel(s);
+    deadline_passed(s);
     *out = s;
     return 0;
   }
@@ -190,9 +194,7 @@ int gloop_scope_set_deadline(gloop_scope *s, double deadline) {
   }
   if (d <= gloop__run_now(s->run)) {
     /* Already past: cancel now, as opening the scope with it would. */
-    gloop__timer_disarm(s->run, &s->timer);
-    s->deadline_fired = 1;
-    gloop__scope_cancel(s);
+    deadline_passed(s);
     return 0;
   }
   return gloop__timer_arm(s->run, &s->timer, d);
