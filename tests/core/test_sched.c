@@ -1,4 +1,5 @@
 /* test_sched.c - cases for batch scheduling: FIFO order within a batch, and wake-ups landing in a later batch. */
+#include <stdint.h>
 #include <string.h>
 
 #include "guestloop/testing.h"
@@ -207,6 +208,11 @@ static int handoff_loops(void *arg) {
   return 0;
 }
 
+static void *handoff_worker(void *arg) {
+  (void)arg;
+  return (void *)(intptr_t)gloop_sched_info(NULL, NULL, NULL);
+}
+
 static int handoff_main(void *arg) {
   gloop_nursery *n;
   static int ids[2] = {3, 4};
@@ -220,6 +226,10 @@ static int handoff_main(void *arg) {
   int rc = gloop_nursery_close(n);
   gloop_event_free(ho.ev);
   ASSERT_OK(gloop_sched_info(&ho.steps, &ho.handoffs, NULL));
+  /* A worker thread has no run of its own. */
+  void *res = NULL;
+  ASSERT_OK(gloop_to_thread(handoff_worker, NULL, 0, &res));
+  ASSERT_EQ_INT((int)(intptr_t)res, GLOOP_ENORUN);
   return rc;
 }
 
@@ -228,7 +238,9 @@ static int handoff_case(int guest) {
   memset(&ho, 0, sizeof ho);
   gloop_options_init(&o);
   o.tick_budget = 0;
+  ASSERT_ERR(gloop_sched_info(NULL, NULL, NULL), GLOOP_ENORUN); /* no run yet */
   ASSERT_OK(test_run_mode(guest, handoff_main, NULL, &o));
+  ASSERT_ERR(gloop_sched_info(NULL, NULL, NULL), GLOOP_ENORUN); /* it has ended */
   ASSERT_OK(ho.wait_rc);
   /* Batch 1: the four starts. Then the two loopers alone, until looper 3's
    * set in its third round queues the waiter ahead of both loopers' next
