@@ -48,15 +48,16 @@ sys.dont_write_bytecode = True
 import chart  # noqa: E402  (tests/bench/chart.py: CSV reading, Markdown, bar drawing)
 
 
-def default_budget():
-    """GLOOP_DEFAULT_TICK_BUDGET as the public header defines it."""
+def header_default(name):
+    """A GLOOP_DEFAULT_* option value as the public header defines it."""
     header = os.path.join(ROOT, "core", "include", "guestloop", "guestloop.h")
     with open(header) as f:
-        m = re.search(r"#define GLOOP_DEFAULT_TICK_BUDGET ([0-9.eE+-]+)", f.read())
+        m = re.search(r"#define %s ([0-9.eE+-]+)" % name, f.read())
     return float(m.group(1))
 
 
-DEFAULT_BUDGET = default_budget()
+DEFAULT_BUDGET = header_default("GLOOP_DEFAULT_TICK_BUDGET")
+DEFAULT_SPIN = header_default("GLOOP_DEFAULT_TIMER_SPIN")
 PEER_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 QT_ENV = dict(os.environ, QT_QPA_PLATFORM="offscreen")
 
@@ -282,21 +283,50 @@ def qt_table(values, units):
     return "\n".join(out)
 
 
-def budget_sweep(args):
-    """gloop_bench_qt at several tick budgets, interleaved: {budget: {metric: [values]}}."""
+def option_sweep(args, flag, label, settings, rounds):
+    """gloop_bench_qt with `flag` at each of `settings` (seconds), one round each in a
+    rotating order: {setting: {metric: [values]}}, the rounds, and the pass's text,
+    which names the settings as `label`."""
     exe = os.path.join(args.asm, "tests", "qt", "gloop_bench_qt")
-    budgets = [float(b) for b in args.budgets.split(",")]
-    rounds = 1 if args.quick else args.budget_rounds
-    values = {b: {} for b in budgets}
-    p = Pass(f"tick budgets {args.budgets} s: {rounds} round{'s' if rounds > 1 else ''}")
+    rounds = 1 if args.quick else rounds
+    values = {b: {} for b in settings}
+    p = Pass(f"{label} {','.join(f'{b:g}' for b in settings)} s: "
+             f"{rounds} round{'s' if rounds > 1 else ''}")
     for k in range(rounds):
-        for i in range(len(budgets)):
-            b = budgets[(i + k) % len(budgets)]
-            cmd = [exe, "--tick-budget", repr(b)] + (["--smoke"] if args.quick else
-                                                     ["--rounds", "1"])
+        for i in range(len(settings)):
+            b = settings[(i + k) % len(settings)]
+            cmd = [exe, flag, repr(b)] + (["--smoke"] if args.quick else ["--rounds", "1"])
             for metric, (v, _) in parse_qt_table(run(cmd, env=QT_ENV)).items():
                 values[b].setdefault(metric, []).append(v)
     return values, rounds, p.end()
+
+
+def budget_sweep(args):
+    """gloop_bench_qt at several tick budgets, interleaved: {budget: {metric: [values]}}."""
+    return option_sweep(args, "--tick-budget", "tick budgets",
+                        [float(b) for b in args.budgets.split(",")],
+                        args.budget_rounds)
+
+
+SPIN_METRICS = ("200 x sleep(5 ms): mean lateness", "200 x sleep(5 ms): p99 lateness",
+                "200 x sleep(5 ms): CPU per sleep")
+
+
+def spin_table(spin, units):
+    """The timer_spin comparison: the default against no waiting on the host thread."""
+    head = "| timer_spin | " + " | ".join(f"{m} ({units.get(m, '')})" for m in SPIN_METRICS) + " |"
+    out = [head, "|" + "---|" * (len(SPIN_METRICS) + 1)]
+    for b, vals in spin.items():
+        label = f"{b * 1e6:g} µs" + (" (default)" if b == DEFAULT_SPIN else "") + \
+            (" (off)" if b == 0 else "")
+        out.append(f"| {label} | " + " | ".join(cell(vals.get(m, [])) for m in SPIN_METRICS) + " |")
+    cpu = {b: med(vals.get(SPIN_METRICS[2], [])) for b, vals in spin.items()}
+    summary = ""
+    if 0.0 in cpu and DEFAULT_SPIN in cpu:
+        summary = (f"In this run the default spin cost {fmt(cpu[DEFAULT_SPIN] - cpu[0.0])} µs "
+                   f"of CPU per sleep over no spin (medians; the rounds' ranges overlap "
+                   f"where that difference is within the noise).")
+    return "\n".join(out), summary
 
 
 SWEEP_METRICS = ("10 ms QTimer max gap, 100 busy tasks", "10 ms QTimer ticks in 2 s, busy",
@@ -504,6 +534,8 @@ def main():
     ap.add_argument("--budgets", default="0.001,0.0005,0.0002,0.0001,0",
                     help="tick budgets (s) of the host-fairness sweep")
     ap.add_argument("--budget-rounds", type=int, default=3, help="rounds of that sweep")
+    ap.add_argument("--spin-rounds", type=int, default=3,
+                    help="rounds of the timer_spin comparison (default against off)")
     ap.add_argument("--profile-lines", type=int, default=12, help="symbols per profile")
     ap.add_argument("--quick", action="store_true", help="smoke counts; needs --out")
     ap.add_argument("--out", help="page to write (default docs/performance.md)")
@@ -534,6 +566,9 @@ def main():
             million_md = chart.markdown(chart.read_rows(million_csvs))
         qt_values, qt_units, qt_rounds, qt_pass = qt_passes(args)
         sweep, sweep_rounds, sweep_pass = budget_sweep(args)
+        spin, spin_rounds, spin_pass = option_sweep(args, "--timer-spin", "timer_spin",
+                                                    [DEFAULT_SPIN, 0.0],
+                                                    args.spin_rounds)
         io_pass = Pass("gloop_iobench")
         io_exe = os.path.join(args.asm, "tests", "iobench", "gloop_iobench")
         io_out = run([io_exe] + (["--quick"] if args.quick else []))
@@ -557,6 +592,7 @@ def main():
     missed = [t for t in ts if not t["met"]]
     sweep_md, sweep_verdict = sweep_table(sweep, qt_units,
                                           med(qt_values["trio"].get(M_GAP, [])))
+    spin_md, spin_summary = spin_table(spin, qt_units)
     rec = row_of(core, "idle.record", "asm")
     fields = {
         "STARTED": started.strftime("%Y-%m-%d %H:%M UTC"),
@@ -579,6 +615,10 @@ def main():
         "SWEEP_ROUNDS": str(sweep_rounds),
         "SWEEP_TABLE": sweep_md,
         "SWEEP_VERDICT": sweep_verdict,
+        "SPIN_PASS": spin_pass.text(),
+        "SPIN_ROUNDS": str(spin_rounds),
+        "SPIN_TABLE": spin_md,
+        "SPIN_SUMMARY": spin_summary,
         "IO_PASS": io_pass.text(),
         "IO_TABLE": io_out.strip(),
         "TARGETS_TABLE": targets_table(ts),

@@ -202,6 +202,7 @@ METRICS = [
     ("spawn_again", "spawn 10000 tasks, again in the same run", "us/task"),
     ("sleep_mean", "200 x sleep(5 ms): mean lateness", "ms"),
     ("sleep_p99", "200 x sleep(5 ms): p99 lateness", "ms"),
+    ("sleep_cpu", "200 x sleep(5 ms): CPU per sleep", "us/sleep"),
     ("idle_cpu", "idle CPU, 1 task sleeping 3 s", "% core"),
     ("busy_gap", "10 ms QTimer max gap, 100 busy tasks", "ms"),
     ("busy_ticks", "10 ms QTimer ticks in 2 s, busy", "ticks"),
@@ -293,10 +294,12 @@ class Bench:
     async def sleeps(self):
         n = self.p["sleeps"]
         late = []
+        c0 = cpu_seconds()
         for _ in range(n):
             t0 = time.perf_counter()
             await self.ops.sleep(SLEEP_S)
             late.append((time.perf_counter() - t0 - SLEEP_S) * 1e3)
+        self.samples["sleep_cpu"].append((cpu_seconds() - c0) * 1e6 / n)
         late.sort()
         self.samples["sleep_mean"].append(sum(late) / n)
         self.samples["sleep_p99"].append(late[math.ceil(0.99 * n) - 1])
