@@ -465,6 +465,50 @@ static void sanitizer_report_to(int fd) {
 #endif
 }
 
+/* A crash while a capture runs would take what the case had written with
+ * the process (the capture is an unlinked file). So for as long as it runs,
+ * the fatal signals first show it on the real stderr, then meet whatever
+ * handled them before (the default action, a sanitizer, the library's
+ * overflow report): a fault the kernel raised returns and faults again
+ * under it, a signal sent by a call (abort(), raise(), kill) is raised
+ * again and delivered under it once this handler returns. A handler
+ * installed after this one (the library's, at the first run with guard
+ * gaps) calls this one for faults that are not its own, with the same
+ * outcome. */
+static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+enum { NCRASH = sizeof crash_signals / sizeof crash_signals[0] };
+static struct sigaction crash_before[NCRASH];
+
+static void on_crash(int sig, siginfo_t *info, void *uctx) {
+  (void)uctx;
+  dump_capture();
+  for (int i = 0; i < NCRASH; i++)
+    if (crash_signals[i] == sig) sigaction(sig, &crash_before[i], NULL);
+  if (info == NULL || info->si_code <= 0) raise(sig);
+}
+
+static void crash_report_begin(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_crash;
+  /* On the alternate stack when the thread has one: a task's stack
+   * overflow leaves no room on the stack that faulted. */
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  for (int i = 0; i < NCRASH; i++) sigaction(crash_signals[i], &sa, &crash_before[i]);
+}
+
+/* Puts back what was there before, unless something has replaced the
+ * harness's handler since (then that stays). */
+static void crash_report_end(void) {
+  for (int i = 0; i < NCRASH; i++) {
+    struct sigaction cur;
+    if (sigaction(crash_signals[i], NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+        cur.sa_sigaction == on_crash)
+      sigaction(crash_signals[i], &crash_before[i], NULL);
+  }
+}
+
 void test_capture_begin(void) {
   if (capture_file != NULL) TEST_FAIL("test_capture_begin: a capture is already running");
   fflush(stderr);
@@ -479,10 +523,12 @@ void test_capture_begin(void) {
   capture_file = f;
   capture_fd = fileno(f);
   if (dup2(capture_fd, STDERR_FILENO) < 0) TEST_FAIL("test_capture_begin: dup2: %s", strerror(errno));
+  crash_report_begin();
 }
 
 const char *test_capture_end(void) {
   if (capture_file == NULL) TEST_FAIL("test_capture_end: no capture is running");
+  crash_report_end();
   fflush(stderr);
   int saved = report_fd;
   capture_fd = -1;

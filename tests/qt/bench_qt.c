@@ -298,7 +298,7 @@ static int busy(void *arg) {
   if (rc == 0 && close_rc == 0) rc = gloop_sleep_until(probe_start + P.busy_s + PROBE_MS / 2000.0);
   int ticks;
   double gap;
-  qts_probe_stop(&ticks, &gap);
+  qts_probe_stop(&ticks, &gap, NULL);
   if (rc < 0 || close_rc < 0) return rc < 0 ? rc : close_rc;
   record(M_BUSY_GAP, gap);
   record(M_BUSY_TICKS, ticks);

@@ -17,9 +17,12 @@ void qts_after(int ms, qts_fn fn, void *data);
 /* The responsiveness probe: a precise QTimer with the given interval that
  * records the largest gap between its firings. The gap before the first
  * firing (from start) and after the last one (to stop) count too, so a probe
- * that never fires reports the whole window. */
+ * that never fires reports the whole window. max_gap_ms is the largest gap
+ * in real time; max_cpu_gap_ms (may be NULL) the largest in the calling
+ * thread's CPU time, which leaves out the time the system did not run the
+ * thread at all: what the thread's own work between two firings took. */
 void qts_probe_start(int interval_ms);
-void qts_probe_stop(int *ticks, double *max_gap_ms);
+void qts_probe_stop(int *ticks, double *max_gap_ms, double *max_cpu_gap_ms);
 
 /* QCoreApplication::exit(code): ends Qt's loop at once, with no Quit event. */
 void qts_exit(int code);

@@ -10,7 +10,8 @@
 enum { BUSY_TASKS = 1000, SPAWN_SLICE = 50 };
 #define BUSY_SECONDS 2.0
 #define PROBE_MS 10
-/* A real-time limit: scaled like every other (sanitizers slow Qt too). */
+/* A limit on the GUI thread's CPU time between two firings of the probe,
+ * scaled like every real-time limit (sanitizers slow Qt too). */
 #define MAX_GAP_MS (25.0 * gloop_test_time_scale_read())
 
 typedef struct busy_state {
@@ -18,7 +19,8 @@ typedef struct busy_state {
   long yields;
   int finished;
   int probe_ticks;
-  double probe_gap;
+  double probe_gap;     /* the largest gap between the timer's firings, real time */
+  double probe_cpu_gap; /* the same in the GUI thread's CPU time */
   double main_end;
   double teardown_ms;
   double cpu_share;   /* CPU time the process got / wall time, busy phase */
@@ -56,7 +58,7 @@ static int main_busy(void *arg) {
   }
   int close_rc = gloop_nursery_close(n);
   /* The busy phase is over (every task has ended): the probe's window. */
-  qts_probe_stop(&s->probe_ticks, &s->probe_gap);
+  qts_probe_stop(&s->probe_ticks, &s->probe_gap, &s->probe_cpu_gap);
   s->main_end = test_real_now();
   s->cpu_share = (test_cpu_seconds() - cpu0) / (s->main_end - wall0);
   return rc < 0 ? rc : close_rc;
@@ -72,14 +74,17 @@ static void busy_done(const gloop_outcome *o, void *data) {
   gloop_qt_app_quit(qt_app);
 }
 
-/* A busy guest keeps the GUI thread on the CPU all the time, so the process
- * should get close to a whole core during the busy phase. When the machine
- * is so loaded that it does not (other processes on a shared two-core
- * machine), the probe measures the machine, not the shim: such an attempt is
- * not judged. A stall caused by the guest shows up in every attempt that
- * had the CPU, so the case passes if one of ATTEMPTS meets the bounds, fails
- * if none did although the process had the CPU, and is skipped (loudly) if
- * no attempt got enough CPU to judge. */
+/* A busy guest keeps the GUI thread on the CPU all the time. The bound is
+ * on the gap in the GUI thread's own CPU time: how long the thread worked
+ * between two firings of the timer, which is what a tick that held the
+ * host too long would stretch. The real-time gap adds the time the system
+ * did not run the thread at all (other processes on a shared two-core
+ * machine, ctest's parallel cases), which is the machine's, not the
+ * guest's: it is printed, not bounded. The tick count does depend on the
+ * machine; when it falls short and the process got too little of a core
+ * to judge (below MIN_CPU_SHARE in every attempt), the case is skipped
+ * (loudly) rather than failed. A stall caused by the guest shows up in
+ * every attempt, so the case passes if one of ATTEMPTS meets the bounds. */
 enum { ATTEMPTS = 3 };
 #define MIN_CPU_SHARE 0.8
 
@@ -97,22 +102,22 @@ QT_CASE(responsiveness) {
     CHECK_OK(gloop_qt_start(main_busy, &s, busy_done, &s, &opts));
     CHECK_INT(gloop_qt_app_exec(qt_app), ==, 0);
     printf("responsiveness attempt %d: %d tasks yielding for %.1f s: %ld yields; %d ms Qt "
-           "timer: %d ticks, max gap %.2f ms (limit %.0f ms); CPU share %.2f; run teardown "
-           "held the host %.2f ms\n",
-           attempt, BUSY_TASKS, BUSY_SECONDS, s.yields, PROBE_MS, s.probe_ticks, s.probe_gap,
-           MAX_GAP_MS, s.cpu_share, s.teardown_ms);
+           "timer: %d ticks, max gap %.2f ms of the GUI thread's CPU time (limit %.0f ms), "
+           "%.2f ms of real time; CPU share %.2f; run teardown held the host %.2f ms\n",
+           attempt, BUSY_TASKS, BUSY_SECONDS, s.yields, PROBE_MS, s.probe_ticks,
+           s.probe_cpu_gap, MAX_GAP_MS, s.probe_gap, s.cpu_share, s.teardown_ms);
     fflush(stdout);
     CHECK_INT(s.finished, ==, BUSY_TASKS);
     /* The guest really was busy: every task yielded several times. */
     CHECK_INT(s.yields, >=, 20L * BUSY_TASKS);
-    passed = s.probe_gap <= MAX_GAP_MS && s.probe_ticks >= min_ticks;
+    passed = s.probe_cpu_gap <= MAX_GAP_MS && s.probe_ticks >= min_ticks;
     if (s.cpu_share >= MIN_CPU_SHARE) judged++;
     if (s.cpu_share < worst_share) worst_share = s.cpu_share;
   }
+  CHECK_DBL(s.probe_cpu_gap, <=, MAX_GAP_MS);
   if (!passed && judged == 0)
-    QT_SKIP("the machine is too loaded to measure: the process got only %.0f%% of a core",
+    QT_SKIP("the machine is too loaded to count ticks: the process got only %.0f%% of a core",
             worst_share * 100);
-  CHECK_DBL(s.probe_gap, <=, MAX_GAP_MS);
   CHECK_INT(s.probe_ticks, >=, min_ticks);
   gloop_qt_app_free(qt_app);
   return 0;
