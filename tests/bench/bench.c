@@ -228,8 +228,9 @@ typedef struct spawn_req {
 
 /* Opens a nursery and starts req->count tasks in it, then closes it, or,
  * with `keep`, hands it to the caller still open. With stop_on_enomem, a
- * start that fails with GLOOP_ENOMEM ends the starting without failing (the
- * guard-page test runs into the mapping limit on purpose); req->created
+ * start that fails with GLOOP_ENOMEM ends the starting without failing (on a
+ * kernel without guard markers the guard-page test runs into the mapping
+ * limit on purpose); req->created
  * tells how many tasks were started. Any other failed start cancels and
  * closes the nursery and is returned. */
 static int nursery_of(spawn_req *req, gloop_nursery **keep) {
@@ -313,9 +314,10 @@ static int probe_fcontext_steps(const config *c, double *vals) {
 #endif
 
 /* vals: 1, 2 and step_many tasks, 1 task with one batch per tick, and
- * step_huge tasks. The last runs without guard pages: two mappings per
- * guarded stack would pass the kernel's default mapping limit (65 530) long
- * before 100 000 tasks, and the fcontext peer has no guard pages either. */
+ * step_huge tasks. The last runs without guard pages, as the fcontext peer
+ * does; on a kernel without guard markers two mappings per guarded stack
+ * would also pass the default mapping limit (65 530) long before 100 000
+ * tasks. */
 static int probe_steps(const config *c, double *vals) {
   int rc;
   if ((rc = step_once(1, steps_each(c, 1), NAN, -1, &vals[0])) != 0) return rc;
@@ -575,8 +577,9 @@ static int make_timer_load(size_t n, int round) {
  * GLOOP_ECANCELED.
  *
  * The tasks wait with gloop_sleep_forever() rather than a long timed sleep
- * on purpose. With guard pages the test runs the process into its
- * memory-mapping limit, and after that every new mapping fails, including
+ * on purpose. With guard pages on a kernel without guard markers the test
+ * runs the process into its memory-mapping limit, and after that every new
+ * mapping fails, including
  * the one the timer heap's array needs when it grows past the allocator's
  * mmap threshold: timed sleeps of tasks already started would then fail
  * with GLOOP_ENOMEM. A timed sleep adds one heap slot (8 bytes, up to 16

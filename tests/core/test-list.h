@@ -19,7 +19,7 @@ GLOOP_TEST(api_options_version)
 GLOOP_TEST(stack_cache_reuse)
 GLOOP_TEST(stack_cache_bound)
 GLOOP_TEST(stack_cache_two_threads)
-GLOOP_TEST(stack_cache_guard_kept)
+GLOOP_TEST(stack_guard_mappings)
 
 /* test_timer_spin.c */
 GLOOP_TEST(timer_spin_never_early)
@@ -139,6 +139,7 @@ GLOOP_TEST(stack_overflow_8k_frames)
 GLOOP_TEST(stack_overflow_64k_frames)
 GLOOP_TEST(stack_overflow_own_mapping)
 GLOOP_TEST(stack_overflow_after_recovered_fault)
+GLOOP_TEST(stack_cache_guard_kept)
 
 /* test_fd_waits.c */
 GLOOP_TEST(io_pingpong_standalone)

@@ -89,19 +89,57 @@ static void deep_child(const void *arg) {
   fprintf(stderr, "child: the run returned %d (%s) instead of aborting\n", rc, gloop_err_name(rc));
 }
 
-/* A death test: in a child process a task named "deep-diver" recurses far past
- * its 64 KB stack with guard pages on. The process must die by SIGABRT and
- * its last words on stderr must name the task. */
-TEST_CASE(stack_overflow_death) {
+/* A death test: child() must make its process die by SIGABRT, with `words`
+ * among its last words on stderr. */
+static int expect_abort_naming(void (*child)(const void *), const char *words) {
   char out[8192];
-  int status = run_child(deep_child, NULL, out, sizeof out);
+  int status = run_child(child, NULL, out, sizeof out);
   printf("# child stderr:\n%s# end of child stderr\n", out);
   if (!WIFSIGNALED(status))
     TEST_FAIL("the child exited with status %d instead of dying by a signal",
               WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   ASSERT_EQ_INT(WTERMSIG(status), SIGABRT);
-  ASSERT_STR_CONTAINS(out, "deep-diver");
+  ASSERT_STR_CONTAINS(out, words);
   return 0;
+}
+
+/* In a child process a task named "deep-diver" recurses far past its 64 KB
+ * stack with guard pages on: the report names the task. */
+TEST_CASE(stack_overflow_death) { return expect_abort_naming(deep_child, "deep-diver"); }
+
+/* A stack reused from the process-wide cache keeps its guard gap: in a
+ * child process, a first run leaves its slab in the cache, and a task of a
+ * second run, on a stack the first one used, overflows it. */
+static int reused_first(void *arg) {
+  (void)arg;
+  gloop_nursery *n;
+  ASSERT_OK(gloop_nursery_open(&n));
+  ASSERT_OK(gloop_nursery_start(n, deep_task, &(depth_arg){10, 0, 0}, "first", NULL));
+  return gloop_nursery_close(n);
+}
+
+static int reused_second(void *arg) {
+  gloop_nursery *n;
+  ASSERT_OK(gloop_nursery_open(&n));
+  ASSERT_OK(gloop_nursery_start(n, deep_task, arg, "cached-diver", NULL));
+  return gloop_nursery_close(n);
+}
+
+static void reused_child(const void *arg) {
+  gloop_stack_cache_info info;
+  depth_arg d = {1 << 20, 0, 0};
+  (void)arg;
+  if (gloop_stack_cache_release() != 0 || gloop_run(reused_first, NULL, NULL, NULL, NULL) != 0 ||
+      gloop_stack_cache_get_info(&info) != 0 || info.stacks == 0) {
+    fprintf(stderr, "child: the first run left no stacks in the cache\n");
+    return;
+  }
+  int rc = gloop_run(reused_second, &d, NULL, NULL, NULL);
+  fprintf(stderr, "child: the run returned %d (%s) instead of aborting\n", rc, gloop_err_name(rc));
+}
+
+TEST_CASE(stack_cache_guard_kept) {
+  return expect_abort_naming(reused_child, "task 'cached-diver' overflowed its stack");
 }
 
 /* ---- Every overflow is reported, whatever its frames ------------------------------

@@ -370,7 +370,8 @@ GLOOP_API int gloop_nursery_open(gloop_nursery **out);
  * Errors: GLOOP_EINVAL (NULL nursery/fn), GLOOP_ESTACKSIZE (stack_size out
  * of range), GLOOP_ECLOSED (the nursery is closing and its last child has
  * already ended), GLOOP_ENOMEM (also when guard pages
- * have used up the process's memory-mapping limit, vm.max_map_count: the
+ * have used up the process's memory-mapping limit, vm.max_map_count, which
+ * only kernels without guard markers (Linux before 6.13) can reach: the
  * message from gloop_last_message() then names the limit and the
  * guard_pages option), GLOOP_ENORUN, GLOOP_EWRONGTHREAD. Context: task, or host context (wakes the guest). */
 GLOOP_API int gloop_nursery_start(gloop_nursery *nursery, gloop_task_fn fn, void *arg,
