@@ -271,8 +271,8 @@ static void deregister_stack(const gloop__stack *st) {
  * mappings of every guarded stack, which costs the kernel a mapping
  * structure and a tree update per stack, and lets vm.max_map_count (65 530
  * by default) stop a process at about 32 000 guarded tasks; with markers a
- * slab of 64 stacks stays one mapping, and creating a stack costs about
- * half as much here.
+ * slab of 64 stacks stays one mapping, and making a stack's gap splits
+ * nothing (the fresh-spawn row of docs/performance.md measures it).
  *
  * Whether markers work is decided once per process, by a probe rather than
  * by madvise's return value: an emulator may accept the advice and ignore
