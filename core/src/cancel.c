@@ -9,7 +9,8 @@
  * scope, its innermost. Cancelling a scope walks its subtree, stopping at
  * shields, and wakes every task blocked in a cancellable wait there; tasks
  * that are running or ready see the cancellation at their next checkpoint,
- * because every blocking call first walks up its scope chain. */
+ * because every blocking call first checks its scope chain (walking it
+ * again only after something has changed: gloop__task_check_cancel). */
 
 /* The scope's deadline has passed: cancel it, and remember why, which
  * decides what closing a GLOOP_SCOPE_FAIL scope returns. */

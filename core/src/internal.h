@@ -619,9 +619,9 @@ void gloop__sigint_release(gloop__run *run);
 
 /* The cancel check of every blocking call: GLOOP_ECANCELED if a scope above
  * the task (up to the first shield) is cancelled, also marking it caught.
- * Walking the scope chain at every checkpoint cost a fifth of a scheduler
- * step, so a walk that finds nothing is remembered against the run's
- * cancel_gen: until something is cancelled, a shield is dropped or the
+ * Walking the scope chain at every checkpoint is work in proportion to the
+ * nesting on the scheduler's hottest path, so a walk that finds nothing is
+ * remembered against the run's cancel_gen: until something is cancelled, a shield is dropped or the
  * task's own chain changes (gloop__scope_attach/detach clear the mark), the
  * answer stays "not cancelled" and the check is one comparison. */
 static inline int gloop__task_check_cancel(gloop_task *t) {

@@ -32,13 +32,13 @@ size_t gloop__page_size(void) {
 }
 
 /* The guard gap below each stack: address space that faults when touched,
- * which costs no memory. A function whose frame is larger than the gap can move the stack
- * pointer past it without touching it, and its first write then lands in
- * whatever lies below: in a slab, the neighbouring task's stack. 64 KiB plus
- * a page covers any frame of up to 64 KiB (code built with
- * -fstack-clash-protection probes larger frames page by page, so it always
- * hits the gap; the library itself is built that way where the compiler
- * can). */
+ * which costs no memory. A function whose frame is larger than the gap can
+ * move the stack pointer past it without touching it, and its first write
+ * then lands in whatever lies below: in a slab, the neighbouring task's
+ * stack. 64 KiB plus a page covers any frame of up to 64 KiB (code built
+ * with -fstack-clash-protection probes larger frames page by page, so it
+ * always hits the gap; the library itself is built that way where the
+ * compiler can). */
 #define GUARD_COVERS_FRAMES ((size_t)64 * 1024)
 
 static size_t guard_bytes(const gloop__run *run) {
