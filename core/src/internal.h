@@ -73,18 +73,6 @@ static inline gloop__queue *gloop__queue_pop(gloop__queue *q) {
   gloop__queue_remove(n);
   return n;
 }
-/* Moves every element of `from` to the (empty) list `to`. */
-static inline void gloop__queue_move(gloop__queue *from, gloop__queue *to) {
-  if (gloop__queue_empty(from)) {
-    gloop__queue_init(to);
-    return;
-  }
-  to->next = from->next;
-  to->prev = from->prev;
-  to->next->prev = to;
-  to->prev->next = to;
-  gloop__queue_init(from);
-}
 
 /* ---- Time --------------------------------------------------------------- */
 

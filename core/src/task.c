@@ -62,14 +62,13 @@ static void prefetch_ahead(const gloop__run *run, const gloop__queue *n) {
  * fetches ahead; NULL when the batch is used up. Ready tasks leave the
  * queue only here, so the batch's last node is still queued. */
 static gloop_task *batch_take(gloop__run *run) {
-  gloop__queue *n = run->runq.next;
   if (run->batch_last == NULL) return NULL;
+  gloop__queue *n = run->runq.next;
   if (n == run->batch_last)
     run->batch_last = NULL;
   else
     prefetch_ahead(run, n);
-  n->prev->next = n->next;
-  n->next->prev = n->prev;
+  gloop__queue_remove(n);
   gloop_task *t = gloop__container_of(n, gloop_task, node);
   run->steps++;
   run->current = t;
